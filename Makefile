@@ -1,0 +1,36 @@
+# Two commands do everything on a fresh machine with python3, pip and make:
+#   make demo   the main job on the embedded DuckDB default
+#   make test   the whole test suite (what CI runs through .ci/run)
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint setup labels clean
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+setup: $(STAMP)
+
+# The French labels of the dictionary are installed at set-up (never committed).
+labels: setup
+	$(BIN)/snds labels
+
+demo: labels
+	$(BIN)/snds demo
+
+lint: setup
+	$(BIN)/ruff check scripts tests/python
+	$(BIN)/ruff format --check scripts tests/python
+	$(BIN)/sqlfluff lint macros tests/dbt
+
+test: labels lint
+	$(BIN)/pytest
+
+clean:
+	rm -rf target logs data/*.duckdb data/*.wal

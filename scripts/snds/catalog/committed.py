@@ -1,0 +1,69 @@
+"""Read the committed catalog (seeds/catalog/*.csv): what the rest of the tooling relies on at run time.
+
+The dictionary is needed only to regenerate the catalog; ingestion, landing set-up and checks read
+these files, so the project runs without the reference present.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+from snds.config import PROJECT_ROOT
+
+SEEDS_DIR = PROJECT_ROOT / "seeds" / "catalog"
+
+
+@dataclass(frozen=True)
+class CatalogColumn:
+    name: str
+    data_type: str
+    oracle_type: str
+    declared_length: str
+    identifier_class: str
+    identifier_kind: str
+
+
+@dataclass(frozen=True)
+class CatalogTable:
+    name: str
+    product: str
+    template: str
+    year: int | None
+    structure_id: str
+    primary_key: tuple[str, ...]
+    columns: tuple[CatalogColumn, ...]
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def load_tables(seeds_dir: Path = SEEDS_DIR) -> dict[str, CatalogTable]:
+    """Every physical table of the catalog with its ordered columns, by table name."""
+    structures: dict[str, list[CatalogColumn]] = {}
+    for row in _rows(seeds_dir / "snds_structure_columns.csv"):
+        structures.setdefault(row["structure_id"], []).append(
+            CatalogColumn(
+                row["column_name"],
+                row["data_type"],
+                row["oracle_type"],
+                row["declared_length"],
+                row["identifier_class"],
+                row["identifier_kind"],
+            )
+        )
+    return {
+        row["table_name"]: CatalogTable(
+            name=row["table_name"],
+            product=row["product"],
+            template=row["template"],
+            year=int(row["year"]) if row["year"] else None,
+            structure_id=row["structure_id"],
+            primary_key=tuple(row["primary_key"].split()),
+            columns=tuple(structures[row["structure_id"]]),
+        )
+        for row in _rows(seeds_dir / "snds_tables.csv")
+    }

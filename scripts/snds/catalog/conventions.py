@@ -1,0 +1,67 @@
+"""The SNDS conventions the generator applies on top of the dictionary (see conventions.yml)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import resources
+
+import yaml
+
+from snds.catalog.types import Defaults
+
+
+@dataclass(frozen=True)
+class YearRange:
+    first: int
+    last: int
+
+    def years(self) -> range:
+        return range(self.first, self.last + 1)
+
+
+@dataclass(frozen=True)
+class IdentifierClass:
+    name: str  # direct_person, direct_professional, potential, other
+    kind: str = ""  # for potential identifiers: birth, residence, death, care_date
+
+
+OTHER = IdentifierClass("other")
+
+
+@dataclass(frozen=True)
+class Conventions:
+    pmsi_years: YearRange
+    dcir_archive_pattern: re.Pattern[str]
+    dcir_archive_years: YearRange
+    product_folders: dict[str, str]
+    identifiers: dict[str, IdentifierClass]
+    defaults: Defaults
+
+    def identifier_class(self, column_name: str) -> IdentifierClass:
+        return self.identifiers.get(column_name.upper(), OTHER)
+
+    def folder(self, product: str) -> str:
+        try:
+            return self.product_folders[product]
+        except KeyError:
+            raise ValueError(f"product {product!r} has no folder in conventions.yml") from None
+
+
+def load_conventions() -> Conventions:
+    raw = yaml.safe_load(resources.files("snds.catalog").joinpath("conventions.yml").read_text("utf-8"))
+    identifiers: dict[str, IdentifierClass] = {}
+    for class_name in ("direct_person", "direct_professional"):
+        for column in raw["identifiers"][class_name]:
+            identifiers[column] = IdentifierClass(class_name)
+    for kind, columns in raw["identifiers"]["potential"].items():
+        for column in columns:
+            identifiers[column] = IdentifierClass("potential", kind)
+    return Conventions(
+        pmsi_years=YearRange(**raw["pmsi_years"]),
+        dcir_archive_pattern=re.compile(raw["dcir_archives"]["table_pattern"]),
+        dcir_archive_years=YearRange(**raw["dcir_archives"]["years"]),
+        product_folders=dict(raw["products"]),
+        identifiers=identifiers,
+        defaults=Defaults(**raw["defaults"]),
+    )

@@ -1,0 +1,201 @@
+"""The `snds` command: the platform's tooling, thin over dbt and DuckDB."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import Progress
+
+from snds import config
+
+console = Console(stderr=True, soft_wrap=True)
+
+
+def _fail(message: str) -> None:
+    console.print("[bold red]error:[/]", end=" ")
+    console.print(message, markup=False, highlight=False)
+    sys.exit(1)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Sovereign copy of the SNDS: catalog, landing, dbt builds and checks."""
+
+
+reference_option = click.option(
+    "--reference",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="The SNDS dictionary (schema-snds). Default: $SNDS_REFERENCE_DIR or ../shared/reference/schema-snds.",
+)
+
+
+def _read_dictionary(reference: Path | None) -> list:
+    from snds.catalog.dictionary import DictionaryError, read_dictionary
+
+    try:
+        return read_dictionary(reference or config.reference_dir())
+    except DictionaryError as error:
+        _fail(str(error))
+        raise AssertionError from error  # unreachable: _fail exits
+
+
+@main.command()
+@reference_option
+@click.option("--check", is_flag=True, help="Fail if any generated file differs from what would be written now.")
+@click.option("--stats", "stats_only", is_flag=True, help="Only print the counts (tables, structures, columns).")
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON on stdout.")
+def catalog(reference: Path | None, check: bool, stats_only: bool, as_json: bool) -> None:
+    """Generate the catalog (seeds/catalog) and the staging models from the SNDS dictionary."""
+    from snds.catalog import files
+    from snds.catalog.build import build_catalog
+    from snds.catalog.conventions import load_conventions
+    from snds.catalog.generate import render_all
+
+    conventions = load_conventions()
+    with console.status("reading the SNDS dictionary"):
+        built = build_catalog(_read_dictionary(reference), conventions)
+    stats = built.stats()
+    summary = (
+        f"{stats['physical_tables']} physical tables ({stats['nomenclatures']} nomenclatures) "
+        f"in {stats['structures']} structures, {stats['columns']} columns, "
+        f"from {stats['templates']} dictionary tables and templates"
+    )
+    if stats_only:
+        click.echo(json.dumps(stats) if as_json else summary)
+        return
+    rendered = render_all(built, conventions)
+    if check:
+        drift = files.compare(config.PROJECT_ROOT, rendered)
+        if drift:
+            _fail(f"generated files are stale or hand-edited; run `snds catalog`:\n{drift.describe()}")
+        console.print(f"catalog up to date: {len(rendered)} files; {summary}")
+    else:
+        drift = files.write(config.PROJECT_ROOT, rendered)
+        console.print(
+            f"wrote {len(drift.changed) + len(drift.missing)} files, removed {len(drift.unexpected)}; {summary}"
+        )
+    if as_json:
+        click.echo(json.dumps(stats))
+
+
+@main.command()
+@reference_option
+def labels(reference: Path | None) -> None:
+    """Install the dictionary's French labels as dbt docs blocks (an ignored file), or neutral text."""
+    from snds.catalog.dictionary import DictionaryError, read_dictionary
+    from snds.catalog.labels import write_labels
+
+    source = reference or config.reference_dir()
+    try:
+        dictionary = read_dictionary(source)
+    except DictionaryError as error:
+        console.print(f"[yellow]warning:[/] {error}; writing neutral labels")
+        dictionary = None
+    path = write_labels(dictionary)
+    console.print(f"labels written to {path.relative_to(config.PROJECT_ROOT)}")
+
+
+@main.group()
+def landing() -> None:
+    """The landing schema (typed CNAM deliveries)."""
+
+
+@landing.command("init")
+@click.option(
+    "--database",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="DuckDB file. Default: $SNDS_DUCKDB_PATH or data/snds.duckdb.",
+)
+def landing_init(database: Path | None) -> None:
+    """Create the empty typed landing tables that the catalog declares (idempotent)."""
+    from snds.catalog.committed import load_tables
+    from snds.landing import LandingError, init_landing
+
+    tables = load_tables()
+    target = database or config.database_path()
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("landing tables", total=len(tables))
+        try:
+            report = init_landing(target, tables, lambda n: progress.advance(task, n))
+        except LandingError as error:
+            _fail(str(error))
+            return
+    console.print(
+        f"landing ready in {target}: {report.created} created, {report.recreated} recreated, "
+        f"{report.unchanged} unchanged"
+    )
+
+
+@main.command()
+@reference_option
+@click.pass_context
+def demo(ctx: click.Context, reference: Path | None) -> None:
+    """The main job on the embedded DuckDB: catalog -> landing -> dbt build -> documentation site."""
+    import time
+
+    from snds.dbt import DbtError, run_dbt
+
+    started = time.monotonic()
+    steps: list[tuple[str, float]] = []
+
+    def step(name: str, action: Callable[[], object]) -> None:
+        console.rule(name)
+        begun = time.monotonic()
+        action()
+        steps.append((name, time.monotonic() - begun))
+
+    try:
+        step("catalog", lambda: ctx.invoke(catalog, reference=reference))
+        step("labels", lambda: ctx.invoke(labels, reference=reference))
+        step("landing", lambda: ctx.invoke(landing_init))
+        step("dbt build", lambda: run_dbt("build"))
+        step("dbt docs", lambda: run_dbt("docs", "generate", "--static"))
+    except DbtError as error:
+        _fail(str(error))
+    site = config.PROJECT_ROOT / "target" / "static_index.html"
+    console.rule("done")
+    for name, seconds in steps:
+        console.print(f"  {name:<10} {seconds:7.1f} s")
+    console.print(f"  {'total':<10} {time.monotonic() - started:7.1f} s")
+    console.print(f"Database: {config.database_path()}")
+    console.print(f"Documentation site (one static file, open it in a browser): {site}")
+
+
+@main.group()
+def oracle() -> None:
+    """Oracle, the production engine: offline compile and grammar check."""
+
+
+@oracle.command("check")
+@click.option("--no-compile", is_flag=True, help="Check target/oracle as it is, without compiling again.")
+def oracle_check(no_compile: bool) -> None:
+    """Compile every model and test for Oracle without a database, then grammar-check all the SQL."""
+    from snds.dbt import ORACLE_TARGET_PATH, DbtError, compile_oracle_offline
+    from snds.oracle_check import check_compiled_project
+
+    if not no_compile:
+        try:
+            with console.status("compiling the project for Oracle (offline)"):
+                compile_oracle_offline("--quiet")
+        except DbtError as error:
+            _fail(str(error))
+    manifest = json.loads((ORACLE_TARGET_PATH / "manifest.json").read_text(encoding="utf-8"))
+    with console.status("checking the compiled SQL against the Oracle grammar"):
+        report = check_compiled_project(ORACLE_TARGET_PATH, manifest)
+    if report.failures:
+        _fail(f"{len(report.failures)} files Oracle would refuse:\n{report.describe()}")
+    console.print(
+        f"Oracle check passed: {report.compiled_files} compiled files and "
+        f"{report.contract_tables} contracted tables' DDL"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""Structure rules of ARCHITECTURE.md, checked over dbt's manifest (dbt-project-evaluator's, our way)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import PurePosixPath
+
+import pytest
+
+from snds.catalog.build import Catalog
+
+pytestmark = pytest.mark.slow
+
+LAYER_NAMES = {
+    # SNDS spelling: ER_PRS_F, T_MCO19B, and the dictionary's own placeholders such as T_MCO19GVxx.
+    "staging": re.compile(r"^[A-Z][A-Z0-9_]*[A-Z0-9](xx)?$"),
+    "intermediate": re.compile(r"^int_[a-z0-9_]+s_[a-z0-9]+$"),
+    "marts": re.compile(r"^[a-z][a-z0-9_]*$"),
+    "projects": re.compile(r"^[a-z][a-z0-9_]*$"),
+}
+HARD_CODED_RELATION = re.compile(r"\b(from|join)\s+(landing|snds|catalog|int|marts|audit|keys)\.\w+", re.IGNORECASE)
+
+
+def _models(manifest: dict) -> list[dict]:
+    return [n for n in manifest["nodes"].values() if n["resource_type"] == "model"]
+
+
+def _path(node: dict) -> PurePosixPath:
+    return PurePosixPath(node["original_file_path"])
+
+
+def test_every_model_and_seed_is_documented(manifest: dict) -> None:
+    nodes = [n for n in manifest["nodes"].values() if n["resource_type"] in ("model", "seed")]
+    undocumented = [n["name"] for n in nodes if not n["description"].strip()]
+    assert nodes and not undocumented
+
+
+def test_models_follow_layer_folders_and_names(manifest: dict) -> None:
+    wrong = []
+    for node in _models(manifest):
+        path = _path(node)
+        layer = path.parts[1] if path.parts[0] == "models" and len(path.parts) > 2 else None
+        pattern = LAYER_NAMES.get(layer or "")
+        if pattern is None or not pattern.match(node["name"]):
+            wrong.append(str(path))
+    assert not wrong, wrong[:10]
+
+
+def test_yaml_per_folder(manifest: dict) -> None:
+    wrong = []
+    for node in _models(manifest):
+        folder = _path(node).parent
+        expected = f"_{'_'.join(folder.parts[3:]) if len(folder.parts) > 3 else folder.name}__models.yml"
+        if node["patch_path"] is None or PurePosixPath(node["patch_path"].split("://")[-1]) != folder / expected:
+            wrong.append((node["name"], node["patch_path"]))
+    assert not wrong, wrong[:10]
+
+
+def test_staging_is_the_catalog(manifest: dict, catalog: Catalog) -> None:
+    staging = {n["name"]: n for n in _models(manifest) if _path(n).parts[1] == "staging"}
+    assert set(staging) == {t.name for t in catalog.tables}
+    for table in catalog.tables:
+        node = staging[table.name]
+        assert (node["schema"], node["alias"]) == ("snds", table.name)
+        assert node["config"]["contract"]["enforced"]
+        assert [(c["name"], c["data_type"]) for c in node["columns"].values()] == [
+            (c.name, c.data_type) for c in table.columns
+        ]
+
+
+def test_only_staging_reads_sources(manifest: dict) -> None:
+    readers = [
+        n["name"]
+        for n in _models(manifest)
+        if n["depends_on"]["nodes"]
+        and _path(n).parts[1] != "staging"
+        and any(d.startswith("source.") for d in n["depends_on"]["nodes"])
+    ]
+    assert not readers
+    staging_sources = [d for n in _models(manifest) for d in n["depends_on"]["nodes"] if d.startswith("source.")]
+    assert len(staging_sources) == len(set(staging_sources)) == len(manifest["sources"])
+
+
+def test_no_hard_coded_relations(manifest: dict) -> None:
+    offenders = [n["name"] for n in _models(manifest) if HARD_CODED_RELATION.search(n["raw_code"])]
+    assert not offenders
+
+
+def test_declared_keys_have_a_primary_key_test(manifest: dict, catalog: Catalog) -> None:
+    tested: dict[str, list[str]] = {}
+    for node in manifest["nodes"].values():
+        metadata = node.get("test_metadata") or {}
+        if node["resource_type"] == "test" and metadata.get("name") == "primary_key":
+            tested[node["attached_node"].split(".")[-1]] = metadata["kwargs"]["columns"]
+    expected = {t.name: list(t.primary_key) for t in catalog.tables if t.primary_key}
+    assert len(expected) > 500
+    assert tested == expected

@@ -1,0 +1,41 @@
+"""The committed generated files: they match the generator, and `--check` catches drift."""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+
+from snds import config
+from snds.catalog import files
+from snds.catalog.build import Catalog
+from snds.catalog.conventions import Conventions
+from snds.catalog.generate import render_all, render_model_sql
+
+
+def test_committed_files_are_what_the_generator_writes(catalog: Catalog, conventions: Conventions) -> None:
+    drift = files.compare(config.PROJECT_ROOT, render_all(catalog, conventions))
+    assert not drift, f"run `snds catalog`:\n{drift.describe()}"
+
+
+def test_check_catches_edits_missing_and_extra_files(tmp_path: Path) -> None:
+    rendered = {
+        PurePosixPath("models/staging/snds/a/A.sql"): "select 1 as a from dual\n",
+        PurePosixPath("seeds/catalog/t.csv"): "x\n",
+    }
+    files.write(tmp_path, rendered)
+    assert not files.compare(tmp_path, rendered)
+    (tmp_path / "models/staging/snds/a/A.sql").write_text("select 2 as a from dual\n")
+    (tmp_path / "seeds/catalog/t.csv").unlink()
+    (tmp_path / "models/staging/snds/a/B.sql").write_text("select 3 as b from dual\n")
+    drift = files.compare(tmp_path, rendered)
+    assert drift.changed == [PurePosixPath("models/staging/snds/a/A.sql")]
+    assert drift.missing == [PurePosixPath("seeds/catalog/t.csv")]
+    assert drift.unexpected == [PurePosixPath("models/staging/snds/a/B.sql")]
+    files.write(tmp_path, rendered)
+    assert not files.compare(tmp_path, rendered)
+
+
+def test_model_sql_is_plain_sql_over_its_landing_source(catalog: Catalog) -> None:
+    sql = render_model_sql(catalog.table("IR_SEX_V"))
+    assert "cast(SEX_COD as numeric(1)) as SEX_COD" in sql
+    assert sql.rstrip().endswith("from {{ source('landing', 'IR_SEX_V') }}")
+    assert sql.count("{{") == 1  # only source(): dbt's static parser reads it without Jinja
