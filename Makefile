@@ -27,7 +27,7 @@ demo: labels
 lint: setup
 	$(BIN)/ruff check scripts tests/python
 	$(BIN)/ruff format --check scripts tests/python
-	$(BIN)/sqlfluff lint macros tests/dbt
+	$(BIN)/sqlfluff lint macros
 
 test: labels lint
 	$(BIN)/pytest

@@ -15,8 +15,8 @@ select *
 from key_counts
 where
     row_count > 1
-    {%- for column in columns %}
+{%- for column in columns %}
     or {{ column }} is null
-    {%- endfor %}
+{%- endfor %}
 
 {% endtest %}
