@@ -14,6 +14,7 @@ from rich.progress import Progress
 from snds import config
 
 console = Console(stderr=True, soft_wrap=True)
+DEMO_DELIVERY = "DEMO_2019_2020"
 
 
 def _fail(message: str) -> None:
@@ -32,6 +33,14 @@ reference_option = click.option(
     type=click.Path(path_type=Path, file_okay=False),
     default=None,
     help="The SNDS dictionary (schema-snds). Default: $SNDS_REFERENCE_DIR or ../shared/reference/schema-snds.",
+)
+
+
+database_option = click.option(
+    "--database",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="DuckDB file. Default: $SNDS_DUCKDB_PATH or data/snds.duckdb.",
 )
 
 
@@ -107,12 +116,7 @@ def landing() -> None:
 
 
 @landing.command("init")
-@click.option(
-    "--database",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="DuckDB file. Default: $SNDS_DUCKDB_PATH or data/snds.duckdb.",
-)
+@database_option
 def landing_init(database: Path | None) -> None:
     """Create the empty typed landing tables that the catalog declares (idempotent)."""
     from snds.catalog.committed import load_tables
@@ -133,11 +137,88 @@ def landing_init(database: Path | None) -> None:
     )
 
 
+def _years(text: str) -> tuple[int, ...]:
+    first, _, last = text.partition("-")
+    try:
+        years = tuple(range(int(first), int(last or first) + 1))
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: expected YYYY or YYYY-YYYY") from None
+    if not years or not 2006 <= years[0] <= years[-1] <= 2023:
+        raise click.BadParameter(f"{text!r}: years must lie within 2006-2023")
+    return years
+
+
+@main.command()
+@click.argument("out", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--patients", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option("--years", "years_text", default="2019-2020", show_default=True, help="YYYY or YYYY-YYYY.")
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--faults", type=click.FloatRange(0, 0.5), default=0.0, show_default=True, help="Share of bad rows.")
+@reference_option
+def synth(out: Path, patients: int, years_text: str, seed: int, faults: float, reference: Path | None) -> None:
+    """Write a synthetic CNAM delivery to OUT (MANIFEST.csv + files), and OUT.truth.json beside it."""
+    from snds.catalog.committed import load_tables
+    from snds.synth import SynthSpec, synthesize, truth_path
+
+    spec = SynthSpec(patients, _years(years_text), seed)
+    try:
+        with console.status("generating") as status:
+            report = synthesize(
+                out,
+                spec,
+                load_tables(),
+                reference or config.reference_dir(),
+                faults,
+                lambda table: status.update(f"writing {table}"),
+            )
+    except FileExistsError as error:
+        _fail(str(error))
+        return
+    console.print(
+        f"delivery {out}: {len(report.files)} files, {sum(report.files.values())} rows, "
+        f"{report.faults} planted faults; truth in {truth_path(out)}"
+    )
+
+
+@main.command()
+@click.argument("delivery", type=click.Path(path_type=Path, file_okay=False))
+@database_option
+@click.option("--json", "as_json", is_flag=True, help="Print the per-table counts as JSON on stdout.")
+def ingest(delivery: Path, database: Path | None, as_json: bool) -> None:
+    """Verify a CNAM delivery (manifest, digests, rows, headers) and load it into `landing`, atomically."""
+    from snds.catalog.committed import load_tables
+    from snds.ingest import DeliveryRefused, ingest_delivery
+
+    target = database or config.database_path()
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task(f"ingest {delivery.name}", total=None)
+        try:
+            report = ingest_delivery(
+                delivery,
+                target,
+                load_tables(),
+                lambda n: progress.advance(task, n),
+                lambda n: progress.update(task, total=n),
+            )
+        except DeliveryRefused as error:
+            _fail(f"delivery {delivery.name} refused, nothing loaded: {error}")
+            return
+    tables = report.tables()
+    quarantined = sum(t["quarantined"] for t in tables.values())
+    console.print(
+        f"delivery {report.delivery}: {report.status}; {len(report.files)} files, "
+        f"{sum(t['loaded'] for t in tables.values())} rows loaded, {quarantined} quarantined"
+        + (" (see landing.quarantine)" if quarantined else "")
+    )
+    if as_json:
+        click.echo(json.dumps(report.as_json(), indent=2))
+
+
 @main.command()
 @reference_option
 @click.pass_context
 def demo(ctx: click.Context, reference: Path | None) -> None:
-    """The main job on the embedded DuckDB: catalog -> landing -> dbt build -> documentation site."""
+    """The main job on DuckDB: catalog -> synthetic delivery -> ingest -> dbt build -> documentation site."""
     import time
 
     from snds.dbt import DbtError, run_dbt
@@ -155,6 +236,21 @@ def demo(ctx: click.Context, reference: Path | None) -> None:
         step("catalog", lambda: ctx.invoke(catalog, reference=reference))
         step("labels", lambda: ctx.invoke(labels, reference=reference))
         step("landing", lambda: ctx.invoke(landing_init))
+        delivery = config.PROJECT_ROOT / "data" / "deliveries" / DEMO_DELIVERY
+        if not delivery.exists():
+            step(
+                "synth",
+                lambda: ctx.invoke(
+                    synth,
+                    out=delivery,
+                    patients=2000,
+                    years_text="2019-2020",
+                    seed=1,
+                    faults=0.001,
+                    reference=reference,
+                ),
+            )
+        step("ingest", lambda: ctx.invoke(ingest, delivery=delivery))
         step("dbt build", lambda: run_dbt("build"))
         step("dbt docs", lambda: run_dbt("docs", "generate", "--static"))
     except DbtError as error:

@@ -11,6 +11,53 @@ import duckdb
 from snds.catalog.committed import CatalogTable
 
 LANDING_SCHEMA = "landing"
+# Provenance of every landed row: which delivery, which file of it.
+PROVENANCE_COLUMNS = (("DELIVERY_ID", "varchar(128)"), ("DELIVERY_FILE", "varchar(255)"))
+
+BOOKKEEPING_DDL = (
+    "create schema if not exists landing",
+    "create schema if not exists audit",
+    """create table if not exists landing.deliveries (
+    DELIVERY_ID varchar(128) primary key,
+    MANIFEST_SHA256 varchar(64) not null,
+    STATUS varchar(16) not null,
+    LOADED_AT timestamp not null,
+    FILE_COUNT integer not null,
+    ROW_COUNT bigint not null,
+    LOADED_COUNT bigint not null,
+    QUARANTINED_COUNT bigint not null
+)""",
+    """create table if not exists landing.delivery_files (
+    DELIVERY_ID varchar(128) not null,
+    FILE_NAME varchar(255) not null,
+    TABLE_NAME varchar(128) not null,
+    ENCODING varchar(16) not null,
+    SHA256 varchar(64) not null,
+    BYTE_COUNT bigint not null,
+    ROW_COUNT bigint not null,
+    LOADED_COUNT bigint not null,
+    QUARANTINED_COUNT bigint not null,
+    primary key (DELIVERY_ID, FILE_NAME)
+)""",
+    """create table if not exists landing.quarantine (
+    DELIVERY_ID varchar(128) not null,
+    TABLE_NAME varchar(128) not null,
+    FILE_NAME varchar(255) not null,
+    LINE_NUMBER bigint,
+    COLUMN_NAME varchar(128),
+    REASON_CODE varchar(32) not null,
+    REASON varchar(4000) not null,
+    RAW_TEXT varchar
+)""",
+    """create table if not exists audit.events (
+    EVENT_AT timestamp not null,
+    ACTOR varchar(128) not null,
+    ACTION varchar(64) not null,
+    OBJECT varchar(255) not null,
+    OUTCOME varchar(32) not null,
+    DETAIL varchar
+)""",
+)
 
 
 class LandingError(Exception):
@@ -24,15 +71,26 @@ class LandingReport:
     recreated: int
 
 
+def _landing_columns(table: CatalogTable) -> list[tuple[str, str]]:
+    return [(c.name, c.data_type) for c in table.columns] + list(PROVENANCE_COLUMNS)
+
+
 def create_table_sql(table: CatalogTable, schema: str = LANDING_SCHEMA) -> str:
-    columns = ",\n".join(f"    {c.name} {c.data_type}" for c in table.columns)
+    columns = ",\n".join(f"    {name} {data_type}" for name, data_type in _landing_columns(table))
     return f"create table {schema}.{table.name} (\n{columns}\n)"
+
+
+def create_bookkeeping(con: duckdb.DuckDBPyConnection) -> None:
+    """Deliveries, their files, the quarantine and the audit trail (idempotent)."""
+    for statement in BOOKKEEPING_DDL:
+        con.execute(statement)
 
 
 def _existing_columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, str]]]:
     rows = con.execute(
         "select table_name, column_name, data_type from information_schema.columns "
-        "where table_schema = ? order by table_name, ordinal_position",
+        "where table_schema = ? and table_name not in ('deliveries', 'delivery_files', 'quarantine') "
+        "order by table_name, ordinal_position",
         [LANDING_SCHEMA],
     ).fetchall()
     existing: dict[str, list[tuple[str, str]]] = {}
@@ -42,7 +100,7 @@ def _existing_columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[st
 
 
 def _expected_columns(con: duckdb.DuckDBPyConnection, table: CatalogTable) -> list[tuple[str, str]]:
-    casts = ", ".join(f"cast(null as {c.data_type}) as {c.name}" for c in table.columns)
+    casts = ", ".join(f"cast(null as {data_type}) as {name}" for name, data_type in _landing_columns(table))
     described = con.execute(f"select {casts} limit 0").description or []
     return [(name.upper(), str(type_code)) for name, type_code, *_ in described]
 
@@ -59,7 +117,7 @@ def init_landing(
     database.parent.mkdir(parents=True, exist_ok=True)
     created = unchanged = recreated = 0
     with duckdb.connect(str(database)) as con:
-        con.execute(f"create schema if not exists {LANDING_SCHEMA}")
+        create_bookkeeping(con)
         existing = _existing_columns(con)
         con.execute("begin")
         for table in tables.values():

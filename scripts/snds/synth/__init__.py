@@ -1,0 +1,98 @@
+"""`snds synth`: a synthetic CNAM delivery (MANIFEST.csv and `;`-separated files), with a truth file."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from snds.catalog.committed import CatalogTable
+from snds.synth.faults import plant_faults
+from snds.synth.generate import SynthSpec, build_tables, export_sql, load_code_pools, table_queries
+
+__all__ = ["SynthSpec", "synthesize", "truth_path"]
+
+
+@dataclass(frozen=True)
+class SynthReport:
+    directory: Path
+    files: dict[str, int]  # file name -> data rows
+    faults: int
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def synthesize(
+    out: Path,
+    spec: SynthSpec,
+    catalog: dict[str, CatalogTable],
+    reference: Path,
+    fault_rate: float = 0.0,
+    progress: Callable[[str], None] = lambda _: None,
+) -> SynthReport:
+    """Write the delivery into `out` (created; must be empty or absent)."""
+    out.mkdir(parents=True, exist_ok=True)
+    if any(out.iterdir()):
+        raise FileExistsError(f"{out} is not empty")
+    con = duckdb.connect()
+    load_code_pools(con, reference)
+    build_tables(con, spec)
+    rows: dict[str, int] = {}
+    for table_name, query in table_queries(spec).items():
+        table = catalog[table_name]
+        produced = {name.upper() for name in con.sql(query).columns}
+        path = out / f"{table_name}.csv"
+        progress(table_name)
+        written = con.execute(
+            f"copy ({export_sql(table, query, produced)}) to '{path}' (format csv, delimiter ';', header, quote '\"')"
+        ).fetchone()
+        rows[path.name] = int(written[0]) if written else 0
+    faults = plant_faults(out, catalog, rows, fault_rate, spec.seed) if fault_rate > 0 else []
+    with (out / "MANIFEST.csv").open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, delimiter=";", lineterminator="\n")
+        writer.writerow(["file", "table", "rows", "sha256"])
+        for name, count in sorted(rows.items()):
+            writer.writerow([name, name.removesuffix(".csv"), count, _sha256(out / name)])
+    _write_truth(con, truth_path(out), spec, faults)
+    return SynthReport(out, rows, len(faults))
+
+
+def truth_path(delivery: Path) -> Path:
+    """The truth file sits beside the delivery (a delivery directory holds only what the manifest lists)."""
+    return delivery.with_name(delivery.name + ".truth.json")
+
+
+def _write_truth(con: duckdb.DuckDBPyConnection, path: Path, spec: SynthSpec, faults: list[dict]) -> None:
+    def persons(condition: str) -> list[str]:
+        return [r[0] for r in con.sql(f"select nir from persons where {condition} order by nir").fetchall()]
+
+    truth = {
+        "spec": {"patients": spec.patients, "years": list(spec.years), "seed": spec.seed},
+        "stories": {
+            "type2_diabetes": {
+                "definition": "E11 stay each year, ALD 8 (E11) in IR_IMB_R, A10 antidiabetic dispensings in ER_PHA_F",
+                "BEN_NIR_PSA": persons("diabetic"),
+            },
+            "myocardial_infarction": {
+                "definition": f"I21 main diagnosis stay in T_MCO{min(spec.years) % 100:02d}B (unless diabetic)",
+                "BEN_NIR_PSA": persons("infarction and not diabetic"),
+            },
+            "deaths": {
+                "definition": "BEN_DCD_DTE set in IR_BEN_R, a KI_CCI_R row",
+                "BEN_NIR_PSA": persons("death is not null"),
+            },
+        },
+        "faults": faults,
+    }
+    path.write_text(json.dumps(truth, indent=1), encoding="utf-8")
