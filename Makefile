@@ -25,8 +25,8 @@ demo: labels
 	$(BIN)/snds demo
 
 lint: setup
-	$(BIN)/ruff check scripts tests/python
-	$(BIN)/ruff format --check scripts tests/python
+	$(BIN)/ruff check scripts tests/python benchmarks
+	$(BIN)/ruff format --check scripts tests/python benchmarks
 	$(BIN)/sqlfluff lint macros
 
 test: labels lint

@@ -15,6 +15,7 @@ from snds import config
 
 console = Console(stderr=True, soft_wrap=True)
 DEMO_DELIVERY = "DEMO_2019_2020"
+REFERENCE_DELIVERY = "REFERENCE_SCHEMA_SNDS"
 
 
 def _fail(message: str) -> None:
@@ -40,7 +41,7 @@ database_option = click.option(
     "--database",
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
-    help="DuckDB file. Default: $SNDS_DUCKDB_PATH or data/snds.duckdb.",
+    help="DuckDB file. Default: $SNDS_DUCKDB_PATH or data/warehouse.duckdb.",
 )
 
 
@@ -214,6 +215,25 @@ def ingest(delivery: Path, database: Path | None, as_json: bool) -> None:
         click.echo(json.dumps(report.as_json(), indent=2))
 
 
+@main.command("reference-delivery")
+@click.argument("out", type=click.Path(path_type=Path, file_okay=False))
+@reference_option
+def reference_delivery(out: Path, reference: Path | None) -> None:
+    """Package the dictionary's code lists as a delivery in OUT, to load the nomenclatures with `snds ingest`."""
+    from snds.catalog.committed import load_tables
+    from snds.reference_delivery import build_reference_delivery
+
+    try:
+        with console.status("packaging the nomenclatures"):
+            built = build_reference_delivery(reference or config.reference_dir(), out, load_tables())
+    except FileExistsError as error:
+        _fail(str(error))
+        return
+    console.print(f"reference delivery {out}: {built.files} code lists, {built.rows} rows")
+    if built.missing:
+        console.print(f"[yellow]not in the dictionary, left empty:[/] {', '.join(built.missing)}")
+
+
 @main.command()
 @reference_option
 @click.pass_context
@@ -236,7 +256,12 @@ def demo(ctx: click.Context, reference: Path | None) -> None:
         step("catalog", lambda: ctx.invoke(catalog, reference=reference))
         step("labels", lambda: ctx.invoke(labels, reference=reference))
         step("landing", lambda: ctx.invoke(landing_init))
-        delivery = config.PROJECT_ROOT / "data" / "deliveries" / DEMO_DELIVERY
+        deliveries = config.PROJECT_ROOT / "data" / "deliveries"
+        codes = deliveries / REFERENCE_DELIVERY
+        if not codes.exists():
+            step("codes", lambda: ctx.invoke(reference_delivery, out=codes, reference=reference))
+        step("ingest codes", lambda: ctx.invoke(ingest, delivery=codes))
+        delivery = deliveries / DEMO_DELIVERY
         if not delivery.exists():
             step(
                 "synth",

@@ -8,7 +8,9 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PROFILES_DIR = PROJECT_ROOT / "profiles"
 DEFAULT_REFERENCE_DIR = PROJECT_ROOT.parent / "shared" / "reference" / "schema-snds"
-DEFAULT_DATABASE = PROJECT_ROOT / "data" / "snds.duckdb"
+# Not `snds.duckdb`: DuckDB names the catalog after the file, and a catalog `snds` makes `snds.ER_PRS_F`
+# ambiguous between the catalog and the `snds` schema that SNDS programs query.
+DEFAULT_DATABASE = PROJECT_ROOT / "data" / "warehouse.duckdb"
 
 
 def reference_dir() -> Path:
@@ -17,6 +19,6 @@ def reference_dir() -> Path:
 
 
 def database_path() -> Path:
-    """The DuckDB database: `SNDS_DUCKDB_PATH` (relative to the project), else `data/snds.duckdb`."""
+    """The DuckDB database: `SNDS_DUCKDB_PATH` (relative to the project), else `data/warehouse.duckdb`."""
     configured = os.environ.get("SNDS_DUCKDB_PATH")
     return PROJECT_ROOT / configured if configured else DEFAULT_DATABASE

@@ -35,7 +35,7 @@ def catalog(dictionary: list[DictTable], conventions: Conventions) -> Catalog:
 @pytest.fixture(scope="session")
 def scratch_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A fresh DuckDB file for this test session, used by dbt through SNDS_DUCKDB_PATH."""
-    path = tmp_path_factory.mktemp("duckdb") / "snds.duckdb"
+    path = tmp_path_factory.mktemp("duckdb") / "warehouse.duckdb"
     previous = os.environ.get("SNDS_DUCKDB_PATH")
     os.environ["SNDS_DUCKDB_PATH"] = str(path)
     yield path

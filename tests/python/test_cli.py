@@ -16,7 +16,20 @@ def runner() -> CliRunner:
     return CliRunner()
 
 
-@pytest.mark.parametrize("command", [[], ["catalog"], ["labels"], ["landing", "init"], ["demo"], ["oracle", "check"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        [],
+        ["catalog"],
+        ["labels"],
+        ["landing", "init"],
+        ["synth"],
+        ["ingest"],
+        ["reference-delivery"],
+        ["demo"],
+        ["oracle", "check"],
+    ],
+)
 def test_every_command_has_help(runner: CliRunner, command: list[str]) -> None:
     result = runner.invoke(main, [*command, "--help"])
     assert result.exit_code == 0 and "Usage:" in result.output

@@ -34,7 +34,7 @@ def delivery(tmp_path_factory: pytest.TempPathFactory, tables: dict[str, Catalog
 
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory: pytest.TempPathFactory, delivery: Path, tables: dict[str, CatalogTable]) -> Path:
-    database = tmp_path_factory.mktemp("db") / "snds.duckdb"
+    database = tmp_path_factory.mktemp("db") / "warehouse.duckdb"
     ingest_delivery(delivery, database, tables)
     return database
 
@@ -148,7 +148,7 @@ def test_cp1252_accents_survive_and_parts_add_up(tmp_path: Path, tables: dict[st
         "file;table;rows;sha256;encoding\nKI_CCI_R_1.csv;KI_CCI_R;0;0;CP1252\nKI_CCI_R_2.csv;KI_CCI_R;0;0;CP1252\n"
     )
     _rewrite_manifest(directory)
-    database = tmp_path / "snds.duckdb"
+    database = tmp_path / "warehouse.duckdb"
     report = ingest_delivery(directory, database, tables)
     assert report.tables()["KI_CCI_R"] == {"rows": 2, "loaded": 2, "quarantined": 0}
     assert _query(database, "select DCD_LIE_LIB from landing.KI_CCI_R where BEN_IDT_ANO = 'P2'") == [(lieu,)]

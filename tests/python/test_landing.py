@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from snds.catalog.committed import CatalogColumn, CatalogTable, load_tables
-from snds.landing import LandingError, init_landing
+from snds.landing import PROVENANCE_COLUMNS, LandingError, init_landing
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +18,7 @@ def tables() -> dict[str, CatalogTable]:
 
 
 def test_landing_tables_have_the_catalog_types(tmp_path: Path, tables: dict[str, CatalogTable]) -> None:
-    database = tmp_path / "db" / "snds.duckdb"
+    database = tmp_path / "db" / "warehouse.duckdb"
     report = init_landing(database, tables)
     assert report.created == len(tables) >= 2000
     with duckdb.connect(str(database)) as con:
@@ -27,7 +27,9 @@ def test_landing_tables_have_the_catalog_types(tmp_path: Path, tables: dict[str,
             "where table_schema = 'landing' and table_name = 'ER_PRS_F' order by ordinal_position"
         ).fetchall()
     types = dict(columns)
-    assert len(columns) == len(tables["ER_PRS_F"].columns)
+    assert [name for name, _ in columns] == [c.name for c in tables["ER_PRS_F"].columns] + [
+        name for name, _ in PROVENANCE_COLUMNS
+    ]
     assert types["BEN_NIR_PSA"] == "VARCHAR" and types["BSE_REM_MNT"] == "DECIMAL(11,2)"
     assert types["EXE_SOI_DTD"] == "DATE"
     again = init_landing(database, tables)
@@ -35,7 +37,7 @@ def test_landing_tables_have_the_catalog_types(tmp_path: Path, tables: dict[str,
 
 
 def test_changed_table_is_recreated_only_when_empty(tmp_path: Path, tables: dict[str, CatalogTable]) -> None:
-    database = tmp_path / "snds.duckdb"
+    database = tmp_path / "warehouse.duckdb"
     sex = {"IR_SEX_V": tables["IR_SEX_V"]}
     init_landing(database, sex)
     widened = {

@@ -25,7 +25,7 @@ class VerifiedFile:
     size: int
 
 
-def _scan(path: Path, encoding: str) -> tuple[str, int, str]:
+def scan_file(path: Path, encoding: str) -> tuple[str, int, str]:
     """The file's sha256 (as delivered), its data rows (header excluded) and its header line.
 
     One pass over a plain file; a compressed one is hashed as delivered and counted decompressed.
@@ -102,7 +102,7 @@ def verify_delivery(
             raise DeliveryRefused(f"{entry.file}: unknown table {entry.table!r} (not in the SNDS catalog)")
         if not path.name.endswith((".csv", ".csv.gz")):
             raise DeliveryRefused(f"{entry.file}: expected a .csv or .csv.gz file")
-        digest, rows, header = _scan(path, entry.encoding)
+        digest, rows, header = scan_file(path, entry.encoding)
         if digest != entry.sha256:
             raise DeliveryRefused(f"{entry.file}: sha256 is {digest}, the manifest says {entry.sha256}")
         if rows != entry.rows:

@@ -65,7 +65,8 @@ def load_code_pools(con: duckdb.DuckDBPyConnection, reference: Path) -> None:
 
 
 def _pick(pool: str, draw: str) -> str:
-    return f"(select code from {pool} where i = {draw} % (select count(*) from {pool}))"
+    # Uncorrelated subqueries: DuckDB evaluates them once, not once per row.
+    return f"list_extract((select list(code order by i) from {pool}), 1 + ({draw}) % (select count(*) from {pool}))"
 
 
 def build_tables(con: duckdb.DuckDBPyConnection, spec: SynthSpec) -> None:
