@@ -24,6 +24,11 @@ class CatalogColumn:
     identifier_class: str
     identifier_kind: str
 
+    @property
+    def max_chars(self) -> int | None:
+        """The length of a `varchar(n)` column, None for other types."""
+        return int(self.data_type[len("varchar(") : -1]) if self.data_type.startswith("varchar(") else None
+
 
 @dataclass(frozen=True)
 class CatalogTable:

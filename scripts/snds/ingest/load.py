@@ -169,9 +169,7 @@ class _FileLoader:
         return lines
 
     def _quarantine_too_long(self, verified: VerifiedFile, rejected_lines: list[int]) -> int:
-        limits = [
-            (c.name, int(c.data_type[8:-1])) for c in verified.table.columns if c.data_type.startswith("varchar(")
-        ]
+        limits = [(c.name, c.max_chars) for c in verified.table.columns if c.max_chars is not None]
         if not limits:
             return 0
         over = " or ".join(f"length({name}) > {limit}" for name, limit in limits)

@@ -37,12 +37,12 @@ def _bad_line(kind: str, template: list[bytes], table: CatalogTable) -> tuple[by
             return None
         fields[i] = b"abc"
     elif kind == "string_too_long":
-        i = first(lambda c: c.data_type.startswith("varchar(") and int(c.data_type[8:-1]) < 100)
+        i = first(lambda c: c.max_chars is not None and c.max_chars < 100)
         if i is None:
             return None
-        fields[i] = b"X" * (int(columns[i].data_type[8:-1]) + 5)
+        fields[i] = b"X" * ((columns[i].max_chars or 0) + 5)
     else:
-        i = first(lambda c: c.data_type.startswith("varchar("))
+        i = first(lambda c: c.max_chars is not None)
         if i is None:
             return None
         fields[i] = b"\xff\xfe"
