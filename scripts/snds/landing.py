@@ -105,39 +105,52 @@ def _expected_columns(con: duckdb.DuckDBPyConnection, table: CatalogTable) -> li
     return [(name.upper(), str(type_code)) for name, type_code, *_ in described]
 
 
+def ensure_landing_tables(
+    con: duckdb.DuckDBPyConnection,
+    tables: list[CatalogTable],
+    progress: Callable[[int], None] = lambda _: None,
+) -> LandingReport:
+    """Within the caller's transaction: create missing tables, recreate empty ones that no longer match.
+
+    A non-empty table that no longer matches the catalog is an error: data is never dropped silently.
+    """
+    created = unchanged = recreated = 0
+    existing = _existing_columns(con)
+    for table in tables:
+        current = existing.get(table.name.upper())
+        if current is None:
+            con.execute(create_table_sql(table))
+            created += 1
+        elif current == _expected_columns(con, table):
+            unchanged += 1
+        else:
+            rows = con.execute(f"select count(*) from {LANDING_SCHEMA}.{table.name}").fetchone()
+            if rows and rows[0]:
+                raise LandingError(
+                    f"landing.{table.name} holds {rows[0]} rows but its columns differ from the catalog; "
+                    "migrate or drop it explicitly"
+                )
+            con.execute(f"drop table {LANDING_SCHEMA}.{table.name}")
+            con.execute(create_table_sql(table))
+            recreated += 1
+        progress(1)
+    return LandingReport(created, unchanged, recreated)
+
+
 def init_landing(
     database: Path,
     tables: dict[str, CatalogTable],
     progress: Callable[[int], None] = lambda _: None,
 ) -> LandingReport:
-    """Create every missing landing table; recreate empty ones whose columns no longer match the catalog.
-
-    A non-empty table that no longer matches is an error: data is never dropped silently.
-    """
+    """Bring the whole landing schema in line with the catalog, in one transaction."""
     database.parent.mkdir(parents=True, exist_ok=True)
-    created = unchanged = recreated = 0
     with duckdb.connect(str(database)) as con:
         create_bookkeeping(con)
-        existing = _existing_columns(con)
         con.execute("begin")
-        for table in tables.values():
-            current = existing.get(table.name.upper())
-            if current is None:
-                con.execute(create_table_sql(table))
-                created += 1
-            elif current == _expected_columns(con, table):
-                unchanged += 1
-            else:
-                rows = con.execute(f"select count(*) from {LANDING_SCHEMA}.{table.name}").fetchone()
-                if rows and rows[0]:
-                    con.execute("rollback")
-                    raise LandingError(
-                        f"landing.{table.name} holds {rows[0]} rows but its columns differ from the catalog; "
-                        "migrate or drop it explicitly"
-                    )
-                con.execute(f"drop table {LANDING_SCHEMA}.{table.name}")
-                con.execute(create_table_sql(table))
-                recreated += 1
-            progress(1)
+        try:
+            report = ensure_landing_tables(con, list(tables.values()), progress)
+        except BaseException:
+            con.execute("rollback")
+            raise
         con.execute("commit")
-    return LandingReport(created, unchanged, recreated)
+    return report

@@ -45,7 +45,10 @@ def _query(database: Path, sql: str) -> list[tuple]:
 
 
 def _snapshot(database: Path) -> list[tuple]:
-    """Every landing table's row count, and the deliveries: what a refused delivery must leave as it was."""
+    """Every non-empty landing table with its row count: what a refused delivery must leave as it was.
+
+    (Empty tables do not count: ingestion may create its empty bookkeeping tables before it refuses.)
+    """
     if not database.exists():
         return []
     with duckdb.connect(str(database)) as con:
@@ -55,7 +58,8 @@ def _snapshot(database: Path) -> list[tuple]:
                 "select table_name from information_schema.tables where table_schema = 'landing' order by 1"
             ).fetchall()
         ]
-        return [(n, con.execute(f"select count(*) from landing.{n}").fetchone()) for n in names]
+        counts = [(n, con.execute(f"select count(*) from landing.{n}").fetchone()) for n in names]
+    return [(n, c) for n, c in counts if c != (0,)]
 
 
 def _rewrite_manifest(directory: Path) -> None:
@@ -255,3 +259,14 @@ def test_cli_ingest_json_and_refusal_exit_code(delivery: Path, tmp_path: Path) -
     )
     refused = runner.invoke(main, ["ingest", str(tmp_path / "nowhere"), "--database", str(database)])
     assert refused.exit_code == 1 and "no such delivery directory" in refused.output
+
+
+def test_landing_table_out_of_line_with_the_catalog_refuses_the_delivery(
+    delivery: Path, tmp_path: Path, tables: dict[str, CatalogTable]
+) -> None:
+    database = tmp_path / "old.duckdb"
+    with duckdb.connect(str(database)) as con:
+        con.execute("create schema landing")
+        con.execute("create table landing.IR_BEN_R (BEN_NIR_PSA varchar, OLD_COLUMN varchar)")
+        con.execute("insert into landing.IR_BEN_R values ('X', 'kept')")
+    _refused(delivery, database, tables, r"landing.IR_BEN_R holds 1 rows but its columns differ from the catalog")

@@ -21,11 +21,10 @@ from pathlib import Path
 
 import duckdb
 
-from snds.catalog.committed import CatalogTable
 from snds.ingest.errors import DeliveryRefused
 from snds.ingest.manifest import Manifest
 from snds.ingest.verify import VerifiedFile
-from snds.landing import create_bookkeeping, create_table_sql
+from snds.landing import LandingError, create_bookkeeping, ensure_landing_tables
 
 DATE_FORMAT = "%d/%m/%Y"  # DCIR and every DATE column: DD/MM/YYYY
 TIMESTAMP_FORMAT = "%d%b%Y:%H:%M:%S"  # PMSI datetimes in the SAS form 02JAN2019:00:00:00
@@ -254,8 +253,10 @@ def load_delivery(
     scratch = Path(tempfile.mkdtemp(prefix="snds-ingest-"))
     con.execute("begin transaction")
     try:
-        for table in {v.table.name: v.table for v in verified}.values():
-            _ensure_landing_table(con, table)
+        try:
+            ensure_landing_tables(con, list({v.table.name: v.table for v in verified}.values()))
+        except LandingError as error:
+            raise DeliveryRefused(f"{error}; run `snds landing init` after migrating it") from error
         loader = _FileLoader(con, manifest.delivery_id, scratch)
         for file in verified:
             counts = loader.load(file)
@@ -294,12 +295,3 @@ def load_delivery(
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return report
-
-
-def _ensure_landing_table(con: duckdb.DuckDBPyConnection, table: CatalogTable) -> None:
-    exists = con.execute(
-        "select count(*) from information_schema.tables where table_schema = 'landing' and table_name = ?",
-        [table.name],
-    ).fetchone()
-    if not exists or not exists[0]:
-        con.execute(create_table_sql(table))
