@@ -6,6 +6,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 from rich.console import Console
@@ -13,12 +14,15 @@ from rich.progress import Progress
 
 from snds import config
 
+if TYPE_CHECKING:
+    from snds.catalog.dictionary import DictTable
+
 console = Console(stderr=True, soft_wrap=True)
 DEMO_DELIVERY = "DEMO_2019_2020"
 REFERENCE_DELIVERY = "REFERENCE_SCHEMA_SNDS"
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     console.print("[bold red]error:[/]", end=" ")
     console.print(message, markup=False, highlight=False)
     sys.exit(1)
@@ -45,14 +49,13 @@ database_option = click.option(
 )
 
 
-def _read_dictionary(reference: Path | None) -> list:
+def _read_dictionary(reference: Path | None) -> list[DictTable]:
     from snds.catalog.dictionary import DictionaryError, read_dictionary
 
     try:
         return read_dictionary(reference or config.reference_dir())
     except DictionaryError as error:
         _fail(str(error))
-        raise AssertionError from error  # unreachable: _fail exits
 
 
 @main.command()
@@ -131,7 +134,6 @@ def landing_init(database: Path | None) -> None:
             report = init_landing(target, tables, lambda n: progress.advance(task, n))
         except LandingError as error:
             _fail(str(error))
-            return
     console.print(
         f"landing ready in {target}: {report.created} created, {report.recreated} recreated, "
         f"{report.unchanged} unchanged"
@@ -174,7 +176,6 @@ def synth(out: Path, patients: int, years_text: str, seed: int, faults: float, r
             )
     except FileExistsError as error:
         _fail(str(error))
-        return
     console.print(
         f"delivery {out}: {len(report.files)} files, {sum(report.files.values())} rows, "
         f"{report.faults} planted faults; truth in {truth_path(out)}"
@@ -203,7 +204,6 @@ def ingest(delivery: Path, database: Path | None, as_json: bool) -> None:
             )
         except DeliveryRefused as error:
             _fail(f"delivery {delivery.name} refused, nothing loaded: {error}")
-            return
     tables = report.tables()
     quarantined = sum(t["quarantined"] for t in tables.values())
     console.print(
@@ -228,7 +228,6 @@ def reference_delivery(out: Path, reference: Path | None) -> None:
             built = build_reference_delivery(reference or config.reference_dir(), out, load_tables())
     except FileExistsError as error:
         _fail(str(error))
-        return
     console.print(f"reference delivery {out}: {built.files} code lists, {built.rows} rows")
     if built.missing:
         console.print(f"[yellow]not in the dictionary, left empty:[/] {', '.join(built.missing)}")

@@ -270,3 +270,12 @@ def test_landing_table_out_of_line_with_the_catalog_refuses_the_delivery(
         con.execute("create table landing.IR_BEN_R (BEN_NIR_PSA varchar, OLD_COLUMN varchar)")
         con.execute("insert into landing.IR_BEN_R values ('X', 'kept')")
     _refused(delivery, database, tables, r"landing.IR_BEN_R holds 1 rows but its columns differ from the catalog")
+
+
+def test_line_of_a_loaded_row_skips_the_header_and_rejected_lines() -> None:
+    from snds.ingest.load import _line_of
+
+    assert [_line_of(n, []) for n in (1, 2, 3)] == [2, 3, 4]
+    # Lines 3 and 4 were rejected: the loaded rows are lines 2, 5, 6 ...
+    assert [_line_of(n, [3, 4]) for n in (1, 2, 3)] == [2, 5, 6]
+    assert _line_of(1, [2]) == 3
