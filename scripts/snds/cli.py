@@ -317,5 +317,45 @@ def oracle_check(no_compile: bool) -> None:
     )
 
 
+def _write_checked(statements: list[str], out: Path) -> None:
+    from snds.oracle_ingest import check_oracle_script, render_script
+
+    findings = check_oracle_script(statements)
+    if findings:
+        _fail("\n".join(f"statement {i}: {finding}" for i, finding in findings[:30]))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render_script(statements), encoding="utf-8")
+    console.print(f"{len(statements)} statements written to {out}, Oracle check passed")
+
+
+@oracle.command("landing-ddl")
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=Path("target/oracle/landing.sql"))
+def oracle_landing_ddl(out: Path) -> None:
+    """Write the Oracle DDL of every landing table and its DML error log (for the DBA; see the runbook)."""
+    from snds.catalog.committed import load_tables
+    from snds.oracle_ingest import landing_ddl
+
+    _write_checked(landing_ddl(load_tables().values()), out)
+
+
+@oracle.command("ingest-sql")
+@click.argument("delivery", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None)
+def oracle_ingest_sql(delivery: Path, out: Path | None) -> None:
+    """Verify DELIVERY, then write the Oracle script that loads it (external tables, LOG ERRORS inserts)."""
+    from snds.catalog.committed import load_tables
+    from snds.ingest import DeliveryRefused
+    from snds.ingest.manifest import read_manifest
+    from snds.ingest.verify import verify_delivery
+    from snds.oracle_ingest import delivery_sql
+
+    try:
+        manifest = read_manifest(delivery)
+        verified = verify_delivery(manifest, load_tables())
+    except DeliveryRefused as error:
+        _fail(f"delivery {delivery.name} refused: {error}")
+    _write_checked(delivery_sql(manifest.delivery_id, verified), out or Path(f"target/oracle/{delivery.name}.sql"))
+
+
 if __name__ == "__main__":
     main()
