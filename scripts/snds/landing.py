@@ -71,12 +71,13 @@ class LandingReport:
     recreated: int
 
 
-def _landing_columns(table: CatalogTable) -> list[tuple[str, str]]:
+def landing_columns(table: CatalogTable) -> list[tuple[str, str]]:
+    """A landing table's (name, type): the catalog's columns, then the provenance columns."""
     return [(c.name, c.data_type) for c in table.columns] + list(PROVENANCE_COLUMNS)
 
 
 def create_table_sql(table: CatalogTable, schema: str = LANDING_SCHEMA) -> str:
-    columns = ",\n".join(f"    {name} {data_type}" for name, data_type in _landing_columns(table))
+    columns = ",\n".join(f"    {name} {data_type}" for name, data_type in landing_columns(table))
     return f"create table {schema}.{table.name} (\n{columns}\n)"
 
 
@@ -100,7 +101,7 @@ def _existing_columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[st
 
 
 def _expected_columns(con: duckdb.DuckDBPyConnection, table: CatalogTable) -> list[tuple[str, str]]:
-    casts = ", ".join(f"cast(null as {data_type}) as {name}" for name, data_type in _landing_columns(table))
+    casts = ", ".join(f"cast(null as {data_type}) as {name}" for name, data_type in landing_columns(table))
     described = con.execute(f"select {casts} limit 0").description or []
     return [(name.upper(), str(type_code)) for name, type_code, *_ in described]
 

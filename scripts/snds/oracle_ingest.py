@@ -15,7 +15,8 @@ from collections.abc import Iterable
 
 from snds.catalog.committed import CatalogTable
 from snds.ingest.verify import VerifiedFile
-from snds.landing import PROVENANCE_COLUMNS, create_table_sql
+from snds.landing import PROVENANCE_COLUMNS, create_table_sql, landing_columns
+from snds.sql import sql_literal
 from snds.sqlcheck import Finding, check_sql
 
 DELIVERY_DIRECTORY = "SNDS_DELIVERY_DIR"
@@ -42,13 +43,9 @@ def landing_ddl(tables: Iterable[CatalogTable]) -> list[str]:
     statements = []
     for table in tables:
         statements.append(create_table_sql(table))
-        columns = ", ".join(f"{name} varchar2({TEXT_FIELD})" for name in _landing_names(table))
+        columns = ", ".join(f"{name} varchar2({TEXT_FIELD})" for name, _ in landing_columns(table))
         statements.append(f"create table landing.{error_log_name(table.name)} ({ERROR_LOG_COLUMNS}, {columns})")
     return statements
-
-
-def _landing_names(table: CatalogTable) -> list[str]:
-    return [c.name for c in table.columns] + [name for name, _ in PROVENANCE_COLUMNS]
 
 
 def _convert(name: str, data_type: str) -> str:
@@ -65,10 +62,6 @@ def _convert(name: str, data_type: str) -> str:
     raise ValueError(f"{name}: no Oracle conversion for {data_type}")
 
 
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def delivery_sql(delivery_id: str, files: list[VerifiedFile]) -> list[str]:
     """The statements that load one verified delivery on Oracle, in order."""
     statements = list(SESSION_SETTINGS)
@@ -80,20 +73,24 @@ def delivery_sql(delivery_id: str, files: list[VerifiedFile]) -> list[str]:
             f"create table {external} ({', '.join(f'{name} varchar2({TEXT_FIELD})' for name in file.header)}) "
             f"organization external (type oracle_loader default directory {DELIVERY_DIRECTORY} "
             f"access parameters (records delimited by newline characterset {CHARACTER_SETS[file.entry.encoding]} "
-            f"{preprocessor}skip 1 badfile {LOG_DIRECTORY}:{_literal(file.entry.file + '.bad')} "
-            f"logfile {LOG_DIRECTORY}:{_literal(file.entry.file + '.log')} "
+            f"{preprocessor}skip 1 badfile {LOG_DIRECTORY}:{sql_literal(file.entry.file + '.bad')} "
+            f"logfile {LOG_DIRECTORY}:{sql_literal(file.entry.file + '.log')} "
             f"fields terminated by ';' optionally enclosed by '\"' ({fields})) "
-            f"location ({_literal(file.entry.file)})) reject limit unlimited"
+            f"location ({sql_literal(file.entry.file)})) reject limit unlimited"
         )
         types = {c.name: c.data_type for c in file.table.columns}
         target = ", ".join([*file.header, *(name for name, _ in PROVENANCE_COLUMNS)])
         values = ", ".join(
-            [*(_convert(name, types[name]) for name in file.header), _literal(delivery_id), _literal(file.entry.file)]
+            [
+                *(_convert(name, types[name]) for name in file.header),
+                sql_literal(delivery_id),
+                sql_literal(file.entry.file),
+            ]
         )
         statements.append(
             f"insert into landing.{file.table.name} ({target}) select {values} from {external} "
             f"log errors into landing.{error_log_name(file.table.name)} "
-            f"({_literal(delivery_id + '/' + file.entry.file)}) reject limit unlimited"
+            f"({sql_literal(delivery_id + '/' + file.entry.file)}) reject limit unlimited"
         )
         statements.append(f"drop table {external}")
     return statements

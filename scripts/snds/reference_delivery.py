@@ -12,8 +12,7 @@ from pathlib import Path
 
 from snds.catalog.committed import CatalogTable
 from snds.catalog.dictionary import NOMENCLATURE_PRODUCT
-from snds.ingest.manifest import MANIFEST_NAME
-from snds.ingest.verify import scan_file
+from snds.ingest.verify import write_manifest
 
 
 @dataclass(frozen=True)
@@ -47,10 +46,6 @@ def build_reference_delivery(reference: Path, out: Path, catalog: dict[str, Cata
             continue
         target = out / f"{name}.csv"
         _normalise(source, target)
-        digest, rows, _ = scan_file(target, "utf-8")
-        entries.append((target.name, name, rows, digest))
-    with (out / MANIFEST_NAME).open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle, delimiter=";", lineterminator="\n")
-        writer.writerow(["file", "table", "rows", "sha256"])
-        writer.writerows(entries)
-    return ReferenceDelivery(out, len(entries), sum(e[2] for e in entries), tuple(missing))
+        entries.append((target.name, name))
+    rows = write_manifest(out, entries)
+    return ReferenceDelivery(out, len(entries), rows, tuple(missing))

@@ -25,6 +25,7 @@ from snds.ingest.errors import DeliveryRefused
 from snds.ingest.manifest import Manifest
 from snds.ingest.verify import VerifiedFile
 from snds.landing import LandingError, create_bookkeeping, ensure_landing_tables
+from snds.sql import sql_literal
 
 DATE_FORMAT = "%d/%m/%Y"  # DCIR and every DATE column: DD/MM/YYYY
 TIMESTAMP_FORMAT = "%d%b%Y:%H:%M:%S"  # PMSI datetimes in the SAS form 02JAN2019:00:00:00
@@ -68,8 +69,8 @@ def duckdb_type(data_type: str) -> str:
     return {"double precision": "DOUBLE", "date": "DATE", "timestamp": "TIMESTAMP"}[data_type]
 
 
-def _sql_string(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
+def _open(path: Path, mode: str, **options: str):  # noqa: ANN202 - a file object, plain or gzip
+    return (gzip.open if path.name.endswith(".gz") else open)(path, mode, **options)
 
 
 @contextmanager
@@ -79,9 +80,8 @@ def _utf8_source(verified: VerifiedFile, scratch: Path) -> Iterator[Path]:
         yield verified.path
         return
     target = scratch / (verified.path.name.removesuffix(".gz") + ".utf8.csv")
-    opener = gzip.open if verified.path.name.endswith(".gz") else open
     try:
-        with opener(verified.path, "rb") as raw, target.open("wb") as out:
+        with _open(verified.path, "rb") as raw, target.open("wb") as out:
             reader = codecs.getreader(verified.entry.encoding)(raw, errors="strict")
             while chunk := reader.read(1 << 20):
                 out.write(chunk.encode("utf-8"))
@@ -97,9 +97,9 @@ def _utf8_source(verified: VerifiedFile, scratch: Path) -> Iterator[Path]:
 
 def _read_csv(path: Path, verified: VerifiedFile, rejects: str) -> str:
     types = {c.name: c.data_type for c in verified.table.columns}
-    columns = ", ".join(f"{_sql_string(name)}: {_sql_string(duckdb_type(types[name]))}" for name in verified.header)
+    columns = ", ".join(f"{sql_literal(name)}: {sql_literal(duckdb_type(types[name]))}" for name in verified.header)
     return (
-        f"read_csv({_sql_string(str(path))}, delim=';', header=true, auto_detect=false, quote='\"', escape='\"', "
+        f"read_csv({sql_literal(str(path))}, delim=';', header=true, auto_detect=false, quote='\"', escape='\"', "
         f"columns={{{columns}}}, dateformat='{DATE_FORMAT}', timestampformat='{TIMESTAMP_FORMAT}', "
         f"store_rejects=true, rejects_table='{rejects}_errors', rejects_scan='{rejects}_scans')"
     )
@@ -117,9 +117,8 @@ def _line_of(ordinal: int, rejected_lines: list[int]) -> int:
 
 
 def _raw_lines(path: Path, encoding: str, wanted: set[int]) -> dict[int, str]:
-    opener = gzip.open if path.name.endswith(".gz") else open
     found: dict[int, str] = {}
-    with opener(path, "rt", encoding=encoding, errors="replace", newline="") as handle:
+    with _open(path, "rt", encoding=encoding, errors="replace", newline="") as handle:
         for number, text in enumerate(handle, start=1):
             if number in wanted:
                 found[number] = text.rstrip("\r\n")

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import csv
 import gzip
 import hashlib
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from snds.catalog.committed import CatalogTable
 from snds.ingest.errors import DeliveryRefused
-from snds.ingest.manifest import Manifest, ManifestEntry
+from snds.ingest.manifest import MANIFEST_NAME, Manifest, ManifestEntry
 
 CHUNK = 1 << 20
 
@@ -86,9 +87,7 @@ def verify_delivery(
     """Every listed file present, digest and row count as declared, table known, header matching."""
     listed = {e.file for e in manifest.entries}
     strays = sorted(
-        p.name
-        for p in manifest.directory.iterdir()
-        if p.is_file() and p.name not in listed and p.name != "MANIFEST.csv"
+        p.name for p in manifest.directory.iterdir() if p.is_file() and p.name not in listed and p.name != MANIFEST_NAME
     )
     if strays:
         raise DeliveryRefused(f"{manifest.directory}: files not listed in the manifest: {', '.join(strays[:10])}")
@@ -110,3 +109,16 @@ def verify_delivery(
         verified.append(VerifiedFile(entry, path, table, _match_header(entry, header, table), path.stat().st_size))
         progress(path.stat().st_size)
     return verified
+
+
+def write_manifest(directory: Path, files: Iterable[tuple[str, str]]) -> int:
+    """Write `MANIFEST.csv` for (file name, table) pairs of UTF-8 files in `directory`; returns the total rows."""
+    total = 0
+    with (directory / MANIFEST_NAME).open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, delimiter=";", lineterminator="\n")
+        writer.writerow(["file", "table", "rows", "sha256"])
+        for name, table in files:
+            digest, rows, _ = scan_file(directory / name, "utf-8")
+            writer.writerow([name, table, rows, digest])
+            total += rows
+    return total

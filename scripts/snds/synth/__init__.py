@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,6 +10,7 @@ from pathlib import Path
 import duckdb
 
 from snds.catalog.committed import CatalogTable
+from snds.ingest.verify import write_manifest
 from snds.synth.faults import plant_faults
 from snds.synth.generate import SynthSpec, build_tables, export_sql, load_code_pools, table_queries
 
@@ -23,14 +22,6 @@ class SynthReport:
     directory: Path
     files: dict[str, int]  # file name -> data rows
     faults: int
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def synthesize(
@@ -59,11 +50,7 @@ def synthesize(
         ).fetchone()
         rows[path.name] = int(written[0]) if written else 0
     faults = plant_faults(out, catalog, rows, fault_rate, spec.seed) if fault_rate > 0 else []
-    with (out / "MANIFEST.csv").open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle, delimiter=";", lineterminator="\n")
-        writer.writerow(["file", "table", "rows", "sha256"])
-        for name, count in sorted(rows.items()):
-            writer.writerow([name, name.removesuffix(".csv"), count, _sha256(out / name)])
+    write_manifest(out, ((name, name.removesuffix(".csv")) for name in sorted(rows)))
     _write_truth(con, truth_path(out), spec, faults)
     return SynthReport(out, rows, len(faults))
 
