@@ -3,29 +3,24 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
 from rich.progress import Progress
 
 from snds import config
+from snds.cli_common import console, database_option, fail, reference_option
+from snds.keys.commands import keys
+from snds.keys.commands import scan as scan_keys
 
 if TYPE_CHECKING:
     from snds.catalog.dictionary import DictTable
 
-console = Console(stderr=True, soft_wrap=True)
 DEMO_DELIVERY = "DEMO_2019_2020"
 REFERENCE_DELIVERY = "REFERENCE_SCHEMA_SNDS"
-
-
-def _fail(message: str) -> NoReturn:
-    console.print("[bold red]error:[/]", end=" ")
-    console.print(message, markup=False, highlight=False)
-    sys.exit(1)
+DEMO_SECRET = config.PROJECT_ROOT / "data" / "secrets" / "platform.secret"
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -33,20 +28,7 @@ def main() -> None:
     """Sovereign copy of the SNDS: catalog, landing, dbt builds and checks."""
 
 
-reference_option = click.option(
-    "--reference",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=None,
-    help="The SNDS dictionary (schema-snds). Default: $SNDS_REFERENCE_DIR or ../shared/reference/schema-snds.",
-)
-
-
-database_option = click.option(
-    "--database",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="DuckDB file. Default: $SNDS_DUCKDB_PATH or data/warehouse.duckdb.",
-)
+main.add_command(keys)
 
 
 def _read_dictionary(reference: Path | None) -> list[DictTable]:
@@ -55,7 +37,7 @@ def _read_dictionary(reference: Path | None) -> list[DictTable]:
     try:
         return read_dictionary(reference or config.reference_dir())
     except DictionaryError as error:
-        _fail(str(error))
+        fail(str(error))
 
 
 @main.command()
@@ -86,7 +68,7 @@ def catalog(reference: Path | None, check: bool, stats_only: bool, as_json: bool
     if check:
         drift = files.compare(config.PROJECT_ROOT, rendered)
         if drift:
-            _fail(f"generated files are stale or hand-edited; run `snds catalog`:\n{drift.describe()}")
+            fail(f"generated files are stale or hand-edited; run `snds catalog`:\n{drift.describe()}")
         console.print(f"catalog up to date: {len(rendered)} files; {summary}")
     else:
         drift = files.write(config.PROJECT_ROOT, rendered)
@@ -133,7 +115,7 @@ def landing_init(database: Path | None) -> None:
         try:
             report = init_landing(target, tables, lambda n: progress.advance(task, n))
         except LandingError as error:
-            _fail(str(error))
+            fail(str(error))
     console.print(
         f"landing ready in {target}: {report.created} created, {report.recreated} recreated, "
         f"{report.unchanged} unchanged"
@@ -175,7 +157,7 @@ def synth(out: Path, patients: int, years_text: str, seed: int, faults: float, r
                 lambda table: status.update(f"writing {table}"),
             )
     except FileExistsError as error:
-        _fail(str(error))
+        fail(str(error))
     console.print(
         f"delivery {out}: {len(report.files)} files, {sum(report.files.values())} rows, "
         f"{report.faults} planted faults; truth in {truth_path(out)}"
@@ -203,7 +185,7 @@ def ingest(delivery: Path, database: Path | None, as_json: bool) -> None:
                 lambda n: progress.update(task, total=n),
             )
         except DeliveryRefused as error:
-            _fail(f"delivery {delivery.name} refused, nothing loaded: {error}")
+            fail(f"delivery {delivery.name} refused, nothing loaded: {error}")
     tables = report.tables()
     quarantined = sum(t["quarantined"] for t in tables.values())
     console.print(
@@ -227,10 +209,29 @@ def reference_delivery(out: Path, reference: Path | None) -> None:
         with console.status("packaging the nomenclatures"):
             built = build_reference_delivery(reference or config.reference_dir(), out, load_tables())
     except FileExistsError as error:
-        _fail(str(error))
+        fail(str(error))
     console.print(f"reference delivery {out}: {built.files} code lists, {built.rows} rows")
     if built.missing:
         console.print(f"[yellow]not in the dictionary, left empty:[/] {', '.join(built.missing)}")
+
+
+def _demo_platform_key() -> None:
+    """The demo's platform key: a random secret in data/secrets (ignored by git), loaded once."""
+    import duckdb
+
+    from snds.keys import store
+    from snds.keys.material import read_secret, write_new_secret
+
+    with duckdb.connect(str(config.database_path())) as con:
+        active = [k for k in store.list_keys(con) if k.scope == store.PLATFORM and k.status == "active"]
+        if active:
+            console.print(f"platform key {active[0].key_id} already loaded")
+            return
+        secret_file = DEMO_SECRET
+        if not secret_file.exists():
+            write_new_secret(secret_file)
+        key_id = store.init_platform(con, read_secret(secret_file, None))
+    console.print(f"platform key {key_id} loaded from {secret_file} (a demo secret, mode 0600, not in git)")
 
 
 @main.command()
@@ -255,6 +256,7 @@ def demo(ctx: click.Context, reference: Path | None) -> None:
         step("catalog", lambda: ctx.invoke(catalog, reference=reference))
         step("labels", lambda: ctx.invoke(labels, reference=reference))
         step("landing", lambda: ctx.invoke(landing_init))
+        step("keys", _demo_platform_key)
         deliveries = config.PROJECT_ROOT / "data" / "deliveries"
         codes = deliveries / REFERENCE_DELIVERY
         if not codes.exists():
@@ -277,8 +279,18 @@ def demo(ctx: click.Context, reference: Path | None) -> None:
         step("ingest", lambda: ctx.invoke(ingest, delivery=delivery))
         step("dbt build", lambda: run_dbt("build"))
         step("dbt docs", lambda: run_dbt("docs", "generate", "--static"))
+        step(
+            "key scan",
+            lambda: ctx.invoke(
+                scan_keys,
+                paths=(),
+                scan_git=True,
+                secret_file=DEMO_SECRET if DEMO_SECRET.exists() else None,
+                as_json=False,
+            ),
+        )
     except DbtError as error:
-        _fail(str(error))
+        fail(str(error))
     site = config.PROJECT_ROOT / "target" / "static_index.html"
     console.rule("done")
     for name, seconds in steps:
@@ -305,12 +317,12 @@ def oracle_check(no_compile: bool) -> None:
             with console.status("compiling the project for Oracle (offline)"):
                 compile_oracle_offline("--quiet")
         except DbtError as error:
-            _fail(str(error))
+            fail(str(error))
     manifest = json.loads((ORACLE_TARGET_PATH / "manifest.json").read_text(encoding="utf-8"))
     with console.status("checking the compiled SQL against the Oracle grammar"):
         report = check_compiled_project(ORACLE_TARGET_PATH, manifest)
     if report.failures:
-        _fail(f"{len(report.failures)} files Oracle would refuse:\n{report.describe()}")
+        fail(f"{len(report.failures)} files Oracle would refuse:\n{report.describe()}")
     console.print(
         f"Oracle check passed: {report.compiled_files} compiled files and "
         f"{report.contract_tables} contracted tables' DDL"
@@ -322,7 +334,7 @@ def _write_checked(statements: list[str], out: Path) -> None:
 
     findings = check_oracle_script(statements)
     if findings:
-        _fail("\n".join(f"statement {i}: {finding}" for i, finding in findings[:30]))
+        fail("\n".join(f"statement {i}: {finding}" for i, finding in findings[:30]))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render_script(statements), encoding="utf-8")
     console.print(f"{len(statements)} statements written to {out}, Oracle check passed")
@@ -353,7 +365,7 @@ def oracle_ingest_sql(delivery: Path, out: Path | None) -> None:
         manifest = read_manifest(delivery)
         verified = verify_delivery(manifest, load_tables())
     except DeliveryRefused as error:
-        _fail(f"delivery {delivery.name} refused: {error}")
+        fail(f"delivery {delivery.name} refused: {error}")
     _write_checked(delivery_sql(manifest.delivery_id, verified), out or Path(f"target/oracle/{delivery.name}.sql"))
 
 

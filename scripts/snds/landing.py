@@ -8,7 +8,9 @@ from pathlib import Path
 
 import duckdb
 
+from snds.audit import create_audit_trail
 from snds.catalog.committed import CatalogTable
+from snds.keys.store import create_key_store
 
 LANDING_SCHEMA = "landing"
 # Provenance of every landed row: which delivery, which file of it.
@@ -16,7 +18,6 @@ PROVENANCE_COLUMNS = (("DELIVERY_ID", "varchar(128)"), ("DELIVERY_FILE", "varcha
 
 BOOKKEEPING_DDL = (
     "create schema if not exists landing",
-    "create schema if not exists audit",
     """create table if not exists landing.deliveries (
     DELIVERY_ID varchar(128) primary key,
     MANIFEST_SHA256 varchar(64) not null,
@@ -49,14 +50,6 @@ BOOKKEEPING_DDL = (
     REASON varchar(4000) not null,
     RAW_TEXT varchar
 )""",
-    """create table if not exists audit.events (
-    EVENT_AT timestamp not null,
-    ACTOR varchar(128) not null,
-    ACTION varchar(64) not null,
-    OBJECT varchar(255) not null,
-    OUTCOME varchar(32) not null,
-    DETAIL varchar
-)""",
 )
 
 
@@ -82,9 +75,11 @@ def create_table_sql(table: CatalogTable, schema: str = LANDING_SCHEMA) -> str:
 
 
 def create_bookkeeping(con: duckdb.DuckDBPyConnection) -> None:
-    """Deliveries, their files, the quarantine and the audit trail (idempotent)."""
+    """Deliveries, their files, the quarantine, the audit trail and the key store (idempotent)."""
     for statement in BOOKKEEPING_DDL:
         con.execute(statement)
+    create_audit_trail(con)
+    create_key_store(con)
 
 
 def _existing_columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, str]]]:

@@ -6,14 +6,20 @@ import re
 from pathlib import PurePosixPath
 
 import pytest
+import yaml
 
+from snds import config
 from snds.catalog.build import Catalog
+from snds.catalog.conventions import Conventions
 
 pytestmark = pytest.mark.slow
 
 LAYER_NAMES = {
     # SNDS spelling: ER_PRS_F, T_MCO19B, and the dictionary's own placeholders such as T_MCO19GVxx.
-    "staging": re.compile(r"^[A-Z][A-Z0-9_]*[A-Z0-9](xx)?$"),
+    "staging/snds": re.compile(r"^[A-Z][A-Z0-9_]*[A-Z0-9](xx)?$"),
+    # The restricted key store and the pseudonym correspondences, in the `keys` schema.
+    "staging/keys": re.compile(r"^[a-z][a-z0-9_]*$"),
+    "staging/pseudonymisation": re.compile(r"^[a-z][a-z0-9_]*_(pseudonyms|renewals)$"),
     "intermediate": re.compile(r"^int_[a-z0-9_]+s_[a-z0-9]+$"),
     "marts": re.compile(r"^[a-z][a-z0-9_]*$"),
     "projects": re.compile(r"^[a-z][a-z0-9_]*$"),
@@ -39,8 +45,10 @@ def test_models_follow_layer_folders_and_names(manifest: dict) -> None:
     wrong = []
     for node in _models(manifest):
         path = _path(node)
-        layer = path.parts[1] if path.parts[0] == "models" and len(path.parts) > 2 else None
-        pattern = LAYER_NAMES.get(layer or "")
+        layer = path.parts[1] if path.parts[0] == "models" and len(path.parts) > 2 else ""
+        if layer == "staging":
+            layer = "/".join(path.parts[1:3])
+        pattern = LAYER_NAMES.get(layer)
         if pattern is None or not pattern.match(node["name"]):
             wrong.append(str(path))
     assert not wrong, wrong[:10]
@@ -57,7 +65,7 @@ def test_yaml_per_folder(manifest: dict) -> None:
 
 
 def test_staging_is_the_catalog(manifest: dict, catalog: Catalog) -> None:
-    staging = {n["name"]: n for n in _models(manifest) if _path(n).parts[1] == "staging"}
+    staging = {n["name"]: n for n in _models(manifest) if _path(n).parts[1:3] == ("staging", "snds")}
     assert set(staging) == {t.name for t in catalog.tables}
     for table in catalog.tables:
         node = staging[table.name]
@@ -68,17 +76,36 @@ def test_staging_is_the_catalog(manifest: dict, catalog: Catalog) -> None:
         ]
 
 
-def test_only_staging_reads_sources(manifest: dict) -> None:
-    readers = [
-        n["name"]
-        for n in _models(manifest)
-        if n["depends_on"]["nodes"]
-        and _path(n).parts[1] != "staging"
-        and any(d.startswith("source.") for d in n["depends_on"]["nodes"])
-    ]
-    assert not readers
-    staging_sources = [d for n in _models(manifest) for d in n["depends_on"]["nodes"] if d.startswith("source.")]
-    assert len(staging_sources) == len(set(staging_sources)) == len(manifest["sources"])
+def test_only_staging_reads_sources(manifest: dict, catalog: Catalog) -> None:
+    readers: dict[str, list[str]] = {}
+    for node in _models(manifest):
+        for dependency in node["depends_on"]["nodes"]:
+            if dependency.startswith("source."):
+                readers.setdefault(dependency, []).append("/".join(_path(node).parts[1:3]))
+    assert set(readers) == set(manifest["sources"])
+    # Each source has one staging model; the correspondence of a domain also reads every landing table that
+    # holds identifiers of that domain.
+    domains = {t.name: {c.identifier.pseudonym_domain for c in t.columns} - {None} for t in catalog.tables}
+    for source, folders in readers.items():
+        table = source.split(".")[-1]
+        if source.startswith("source.snds.landing."):
+            expected = ["staging/snds"] + ["staging/pseudonymisation"] * len(domains[table])
+        else:
+            expected = ["staging/keys"]
+        assert sorted(folders) == sorted(expected), source
+
+
+def test_pseudonym_length_agrees_between_dbt_and_the_catalog(manifest: dict, conventions: Conventions) -> None:
+    project = yaml.safe_load((config.PROJECT_ROOT / "dbt_project.yml").read_text(encoding="utf-8"))
+    assert project["vars"]["snds_pseudonym_length"] == conventions.pseudonyms.length
+
+
+def test_direct_identifiers_come_from_the_correspondences(manifest: dict, catalog: Catalog) -> None:
+    nodes = {n["name"]: n for n in _models(manifest)}
+    for table in catalog.tables:
+        domains = {c.identifier.pseudonym_domain for c in table.columns} - {None}
+        refs = {d.split(".")[-1] for d in nodes[table.name]["depends_on"]["nodes"] if d.startswith("model.")}
+        assert refs == {f"{d}_pseudonyms" for d in domains}, table.name
 
 
 def test_no_hard_coded_relations(manifest: dict) -> None:
@@ -91,7 +118,10 @@ def test_declared_keys_have_a_primary_key_test(manifest: dict, catalog: Catalog)
     for node in manifest["nodes"].values():
         metadata = node.get("test_metadata") or {}
         if node["resource_type"] == "test" and metadata.get("name") == "primary_key":
-            tested[node["attached_node"].split(".")[-1]] = metadata["kwargs"]["columns"]
-    expected = {t.name: list(t.primary_key) for t in catalog.tables if t.primary_key}
+            tested.setdefault(node["attached_node"].split(".")[-1], []).append(metadata["kwargs"]["columns"])
+    expected = {t.name: [list(t.primary_key)] for t in catalog.tables if t.primary_key}
+    expected.update(
+        {f"{d}_pseudonyms": [["delivered_identifier"], ["platform_pseudonym"]] for d in ("person", "professional")}
+    )
     assert len(expected) > 500
-    assert tested == expected
+    assert {k: sorted(v) for k, v in tested.items()} == expected

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from identifier_checks import delivered_identifiers, identifier_columns, surviving_identifiers
 from snds import config
 from snds.catalog.build import Catalog
 from snds.catalog.committed import load_tables
 from snds.dbt import DbtError, DbtRun, run_dbt
 from snds.ingest import ingest_delivery
+from snds.keys import store
 from snds.landing import init_landing
 from snds.reference_delivery import build_reference_delivery
 from snds.synth import SynthSpec, synthesize
@@ -29,6 +32,8 @@ def build(manifest: dict, scratch_database: Path, dbt_target: Path, tmp_path_fac
     ingest_delivery(codes.directory, scratch_database, tables)
     synthesize(deliveries / "D2019", SynthSpec(300, (2019, 2020), seed=5), tables, config.reference_dir(), 0.002)
     ingest_delivery(deliveries / "D2019", scratch_database, tables)
+    with duckdb.connect(str(scratch_database)) as con:
+        store.init_platform(con, secrets.token_bytes(32))
     return run_dbt("build", target_path=dbt_target)
 
 
@@ -39,7 +44,8 @@ def test_every_node_builds(build: DbtRun, catalog: Catalog) -> None:
     warned_on = {r.node.attached_node.split(".")[-1] for r in results if str(r.status) == "warn"}
     assert all(catalog.table(name).template.is_nomenclature for name in warned_on), warned_on
     built_models = {r.node.name for r in results if r.node.resource_type == "model"}
-    assert built_models == {t.name for t in catalog.tables}
+    keys_models = {"pseudonymisation_keys", "person_pseudonyms", "professional_pseudonyms", "pseudonym_renewals"}
+    assert built_models == {t.name for t in catalog.tables} | keys_models
 
 
 def test_snds_schema_has_the_typed_tables(build: DbtRun, scratch_database: Path, catalog: Catalog) -> None:
@@ -79,3 +85,20 @@ def test_primary_key_test_fails_on_a_duplicate(build: DbtRun, scratch_database: 
 def test_code_list_key_defects_warn_without_blocking(build: DbtRun) -> None:
     results = {r.node.name: str(r.status) for r in build.result.result.results}
     assert results["primary_key_IR_DTE_V_DTE_DTE"] == "warn"  # the dictionary's IR_DTE_V has an empty key
+
+
+def test_no_delivered_identifier_survives_anywhere_in_the_base(
+    build: DbtRun, scratch_database: Path, catalog: Catalog
+) -> None:
+    professional_columns = identifier_columns(catalog, "professional")
+    with duckdb.connect(str(scratch_database)) as con:
+        persons = delivered_identifiers(con, catalog, "person")
+        professionals = delivered_identifiers(con, catalog, "professional")
+        # Person pseudonyms (17 characters) are looked for in every text column; professionals' numbers (8 digits)
+        # in identifier columns, since an establishment number may equal one by chance.
+        survivors = surviving_identifiers(con, persons) + surviving_identifiers(
+            con, professionals, professional_columns
+        )
+        tables = con.execute("select count(*) from information_schema.tables where table_schema = 'snds'").fetchone()
+    assert len(persons) > 500 and len(professionals) > 100 and tables == (len(catalog.tables),)
+    assert not survivors, survivors

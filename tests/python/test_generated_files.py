@@ -36,6 +36,23 @@ def test_check_catches_edits_missing_and_extra_files(tmp_path: Path) -> None:
 
 def test_model_sql_is_plain_sql_over_its_landing_source(catalog: Catalog) -> None:
     sql = render_model_sql(catalog.table("IR_SEX_V"))
-    assert "cast(SEX_COD as numeric(1)) as SEX_COD" in sql
+    assert "cast(SEX_COD as numeric(1))  as SEX_COD" in sql
     assert sql.rstrip().endswith("from {{ source('landing', 'IR_SEX_V') }}")
     assert sql.count("{{") == 1  # only source(): dbt's static parser reads it without Jinja
+
+
+def test_direct_identifiers_come_from_the_correspondence(catalog: Catalog) -> None:
+    sql = render_model_sql(catalog.table("ER_PRS_F"))
+    assert "cast(BEN_NIR_PSA_pseudonym.platform_pseudonym as varchar(17))" in sql
+    assert "left join {{ ref('person_pseudonyms') }} BEN_NIR_PSA_pseudonym\n" in sql
+    assert "    on landed.BEN_NIR_PSA = BEN_NIR_PSA_pseudonym.delivered_identifier" in sql
+    assert "left join {{ ref('professional_pseudonyms') }} PFS_EXE_NUM_pseudonym" in sql
+    assert "cast(landed.BEN_NIR_PSA" not in sql and "cast(landed.PRS_NAT_REF as" in sql
+    # only source() and ref(): still read by dbt's static parser
+    assert {part.split("(")[0].strip() for part in sql.split("{{")[1:]} == {"source", "ref"}
+
+
+def test_direct_identifier_columns_hold_a_pseudonym(catalog: Catalog) -> None:
+    types = {c.name: c.data_type for c in catalog.table("ER_PRS_F").columns}
+    assert types["BEN_NIR_PSA"] == "varchar(17)" and types["PFS_EXE_NUM"] == "varchar(17)"
+    assert {c.data_type for t in catalog.tables for c in t.columns if c.name == "NIR_ANO_MAM"} == {"varchar(32)"}

@@ -2,24 +2,52 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from snds.dbt import compile_oracle_offline
+from hmac_vectors import hmac_vector_sql
+from snds.dbt import DbtRun, compile_oracle_offline
 from snds.oracle_check import check_compiled_project
-from snds.sqlcheck import sql_files
+from snds.sqlcheck import check_sql, sql_files
 
 pytestmark = pytest.mark.slow
 
 
-def test_whole_project_compiles_for_oracle_and_passes_the_check(tmp_path_factory: pytest.TempPathFactory) -> None:
-    target: Path = tmp_path_factory.mktemp("oracle_target")
-    run = compile_oracle_offline("--quiet", target_path=target)
-    manifest = run.manifest()
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory: pytest.TempPathFactory) -> DbtRun:
+    return compile_oracle_offline("--quiet", target_path=tmp_path_factory.mktemp("oracle_target"))
+
+
+def _compile_inline(compiled: DbtRun, sql: str) -> str:
+    run = compile_oracle_offline("--quiet", "--inline", sql, target_path=compiled.target_path)
+    return run.result.result.results[0].node.compiled_code
+
+
+def test_whole_project_compiles_for_oracle_and_passes_the_check(compiled: DbtRun) -> None:
+    manifest = compiled.manifest()
     assert manifest["metadata"]["adapter_type"] == "oracle"
     nodes = [n for n in manifest["nodes"].values() if n["resource_type"] in ("model", "test")]
-    assert len(sql_files(target / "compiled")) == len(nodes) > 2000
-    report = check_compiled_project(target, manifest)
+    assert len(sql_files(compiled.target_path / "compiled")) == len(nodes) > 2000
+    report = check_compiled_project(compiled.target_path, manifest)
     assert report.contract_tables >= 2000
     assert not report.failures, report.describe()
+
+
+def test_hmac_vectors_compile_for_oracle(compiled: DbtRun) -> None:
+    sql = _compile_inline(compiled, hmac_vector_sql(" from dual"))
+    assert "standard_hash(utl_raw.concat(k.opad, standard_hash(utl_raw.concat(k.ipad" in sql
+    assert "utl_i18n.string_to_raw(vectors.v, 'AL32UTF8')" in sql
+    assert not check_sql(sql)
+
+
+def test_project_pseudonyms_and_generalisation_compile_for_oracle(compiled: DbtRun) -> None:
+    project = _compile_inline(compiled, "{{ project_pseudonyms('P001', ref('IR_BEN_R'), 'BEN_NIR_PSA') }}")
+    assert "key_scope = 'project:P001'" in project and "standard_hash" in project
+    generalised = _compile_inline(
+        compiled,
+        "select {{ generalise('ER_PRS_F', 'EXE_SOI_DTD') }} as soins, {{ generalise('T_HAD19B', 'BDI_COD') }} as dpt,"
+        " {{ generalise('T_HAD19C', 'ENT_DAT') }} as entree from {{ ref('ER_PRS_F') }}, {{ ref('T_HAD19B') }},"
+        " {{ ref('T_HAD19C') }}",
+    )
+    assert "trunc(EXE_SOI_DTD, 'MM')" in generalised
+    for sql in (project, generalised):
+        assert not check_sql(sql), sql

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from snds.catalog.conventions import Conventions, IdentifierClass
 from snds.catalog.dictionary import DictColumn, DictTable
-from snds.catalog.types import TypeMapper, oracle_type
+from snds.catalog.types import TypeMapper, holding_pseudonym, oracle_type
 
 _PMSI_TEMPLATE = re.compile(r"^(T_[A-Z]{3})aa(.+)$")
 _DICTIONARY_SCOPE = "dictionary"
@@ -48,6 +48,9 @@ class PhysicalTable:
     @property
     def product(self) -> str:
         return self.template.product
+
+    def pseudonymised_columns(self, domain: str) -> tuple[Column, ...]:
+        return tuple(c for c in self.columns if c.identifier.pseudonym_domain == domain)
 
 
 @dataclass(frozen=True)
@@ -123,12 +126,15 @@ def _columns_for(
         if not exists:
             continue
         data_type = mapper.sql_type(scope, spec)
+        identifier = conventions.identifier_class(spec.name)
+        if identifier.pseudonym_domain:
+            data_type = holding_pseudonym(data_type, spec.name, conventions.pseudonyms.length)
         columns.append(
             Column(
                 spec=spec,
                 data_type=data_type,
                 oracle_type=oracle_type(data_type),
-                identifier=conventions.identifier_class(spec.name),
+                identifier=identifier,
                 in_primary_key=spec.name in template.primary_key,
             )
         )

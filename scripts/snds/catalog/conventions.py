@@ -20,10 +20,25 @@ class YearRange:
         return range(self.first, self.last + 1)
 
 
+GENERALISATIONS = ("keep", "suppress", "month", "year", "department")
+
+
 @dataclass(frozen=True)
 class IdentifierClass:
     name: str  # direct_person, direct_professional, potential, other
     kind: str = ""  # for potential identifiers: birth, residence, death, care_date
+    generalisation: str = ""  # for potential identifiers: one of GENERALISATIONS
+
+    @property
+    def pseudonym_domain(self) -> str | None:
+        """`person` or `professional` for a direct identifier (replaced by a pseudonym), else None."""
+        return {"direct_person": "person", "direct_professional": "professional"}.get(self.name)
+
+
+@dataclass(frozen=True)
+class PseudonymConventions:
+    length: int
+    person_placeholders: tuple[str, ...]
 
 
 OTHER = IdentifierClass("other")
@@ -36,6 +51,7 @@ class Conventions:
     dcir_archive_years: YearRange
     product_folders: dict[str, str]
     identifiers: dict[str, IdentifierClass]
+    pseudonyms: PseudonymConventions
     defaults: Defaults
 
     def identifier_class(self, column_name: str) -> IdentifierClass:
@@ -55,13 +71,17 @@ def load_conventions() -> Conventions:
         for column in raw["identifiers"][class_name]:
             identifiers[column] = IdentifierClass(class_name)
     for kind, columns in raw["identifiers"]["potential"].items():
-        for column in columns:
-            identifiers[column] = IdentifierClass("potential", kind)
+        for column, generalisation in columns.items():
+            if generalisation not in GENERALISATIONS:
+                raise ValueError(f"{column}: generalisation {generalisation!r} is not one of {GENERALISATIONS}")
+            identifiers[column] = IdentifierClass("potential", kind, generalisation)
+    pseudonyms = raw["pseudonyms"]
     return Conventions(
         pmsi_years=YearRange(**raw["pmsi_years"]),
         dcir_archive_pattern=re.compile(raw["dcir_archives"]["table_pattern"]),
         dcir_archive_years=YearRange(**raw["dcir_archives"]["years"]),
         product_folders=dict(raw["products"]),
         identifiers=identifiers,
+        pseudonyms=PseudonymConventions(pseudonyms["length"], tuple(pseudonyms["person_placeholders"])),
         defaults=Defaults(**raw["defaults"]),
     )

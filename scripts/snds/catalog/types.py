@@ -90,3 +90,10 @@ def oracle_type(sql_type: str) -> str:
         "date": "DATE",
         "timestamp": "TIMESTAMP",
     }[name]
+
+
+def holding_pseudonym(data_type: str, column: str, length: int) -> str:
+    """The type of a direct identifier column, widened if needed to hold a platform pseudonym."""
+    if not data_type.startswith("varchar("):
+        raise ValueError(f"{column}: a direct identifier must be text to hold a pseudonym, not {data_type}")
+    return f"varchar({max(int(data_type[len('varchar(') : -1]), length)})"

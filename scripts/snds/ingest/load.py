@@ -8,9 +8,7 @@ Strings longer than their column (which DuckDB does not enforce) are found after
 from __future__ import annotations
 
 import codecs
-import getpass
 import gzip
-import json
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -21,6 +19,7 @@ from pathlib import Path
 
 import duckdb
 
+from snds import audit
 from snds.ingest.errors import DeliveryRefused
 from snds.ingest.manifest import Manifest
 from snds.ingest.verify import VerifiedFile
@@ -209,13 +208,6 @@ class _FileLoader:
         return len(rows)
 
 
-def _audit(con: duckdb.DuckDBPyConnection, action: str, obj: str, outcome: str, detail: dict) -> None:
-    con.execute(
-        "insert into audit.events values (?, ?, ?, ?, ?, ?)",
-        [datetime.now(), getpass.getuser(), action, obj, outcome, json.dumps(detail, sort_keys=True)],
-    )
-
-
 def _previous(con: duckdb.DuckDBPyConnection, manifest: Manifest) -> IngestReport | None:
     row = con.execute(
         "select MANIFEST_SHA256 from landing.deliveries where DELIVERY_ID = ?", [manifest.delivery_id]
@@ -245,7 +237,7 @@ def load_delivery(
     create_bookkeeping(con)
     previous = _previous(con, manifest)
     if previous is not None:
-        _audit(con, "ingest", manifest.delivery_id, "unchanged", {"manifest_sha256": manifest.sha256})
+        audit.record(con, "ingest", manifest.delivery_id, "unchanged", {"manifest_sha256": manifest.sha256})
         return previous
     verified = verify()
     report = IngestReport(manifest.delivery_id, "loaded")
@@ -285,11 +277,11 @@ def load_delivery(
             "insert into landing.deliveries values (?, ?, 'loaded', ?, ?, ?, ?, ?)",
             [manifest.delivery_id, manifest.sha256, datetime.now(), len(report.files), *totals],
         )
-        _audit(con, "ingest", manifest.delivery_id, "loaded", report.as_json())
+        audit.record(con, "ingest", manifest.delivery_id, "loaded", report.as_json())
         con.execute("commit")
     except BaseException as error:
         con.execute("rollback")
-        _audit(con, "ingest", manifest.delivery_id, "refused", {"error": str(error)})
+        audit.record(con, "ingest", manifest.delivery_id, "refused", {"error": str(error)})
         raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

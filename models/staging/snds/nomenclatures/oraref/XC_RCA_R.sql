@@ -2,6 +2,6 @@
 select
     cast(RCA_COD as numeric(4))     as RCA_COD,
     cast(RCA_RNG as numeric(2))     as RCA_RNG,
-    cast(RCA_LIB as varchar(144))     as RCA_LIB,
+    cast(RCA_LIB as varchar(144))   as RCA_LIB,
     cast(RCA_PER_COD as numeric(4)) as RCA_PER_COD
 from {{ source('landing', 'XC_RCA_R') }}

@@ -2,5 +2,5 @@
 select
     cast(AAT_NAT_COD as varchar(10)) as AAT_NAT_COD,
     cast(AAT_NAT_LIB as varchar(25)) as AAT_NAT_LIB,
-    cast(TEC_COL as numeric(1))     as TEC_COL
+    cast(TEC_COL as numeric(1))      as TEC_COL
 from {{ source('landing', 'AT_AAT_V') }}

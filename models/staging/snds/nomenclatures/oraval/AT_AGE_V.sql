@@ -2,5 +2,5 @@
 select
     cast(AGE_COD as varchar(30)) as AGE_COD,
     cast(AGE_LIB as varchar(50)) as AGE_LIB,
-    cast(TEC_COL as numeric(1)) as TEC_COL
+    cast(TEC_COL as numeric(1))  as TEC_COL
 from {{ source('landing', 'AT_AGE_V') }}

@@ -2,5 +2,5 @@
 select
     cast(APP_APP_COD as varchar(10)) as APP_APP_COD,
     cast(APP_APP_LIB as varchar(23)) as APP_APP_LIB,
-    cast(TEC_COL as numeric(1))     as TEC_COL
+    cast(TEC_COL as numeric(1))      as TEC_COL
 from {{ source('landing', 'AT_APP_V') }}

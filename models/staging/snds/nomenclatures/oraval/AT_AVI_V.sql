@@ -2,5 +2,5 @@
 select
     cast(AVI_NAT_DEC as varchar(10)) as AVI_NAT_DEC,
     cast(AVI_NAT_LIB as varchar(20)) as AVI_NAT_LIB,
-    cast(TEC_COL as numeric(1))     as TEC_COL
+    cast(TEC_COL as numeric(1))      as TEC_COL
 from {{ source('landing', 'AT_AVI_V') }}

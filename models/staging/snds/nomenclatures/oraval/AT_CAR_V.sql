@@ -3,5 +3,5 @@ select
     cast(EMP_CAR_SAT as varchar(10)) as EMP_CAR_SAT,
     cast(EMP_CNA_COD as varchar(10)) as EMP_CNA_COD,
     cast(EMP_CAR_LIB as varchar(23)) as EMP_CAR_LIB,
-    cast(TEC_COL as numeric(1))     as TEC_COL
+    cast(TEC_COL as numeric(1))      as TEC_COL
 from {{ source('landing', 'AT_CAR_V') }}

@@ -2,5 +2,5 @@
 select
     cast(CTX_TYP_CTN as varchar(10)) as CTX_TYP_CTN,
     cast(CTX_TYP_LIB as varchar(41)) as CTX_TYP_LIB,
-    cast(TEC_COL as numeric(1))     as TEC_COL
+    cast(TEC_COL as numeric(1))      as TEC_COL
 from {{ source('landing', 'AT_CON_V') }}

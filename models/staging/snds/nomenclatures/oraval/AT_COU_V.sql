@@ -2,5 +2,5 @@
 select
     cast(COU_COD as varchar(30)) as COU_COD,
     cast(COU_LIB as varchar(50)) as COU_LIB,
-    cast(TEC_COL as numeric(1)) as TEC_COL
+    cast(TEC_COL as numeric(1))  as TEC_COL
 from {{ source('landing', 'AT_COU_V') }}

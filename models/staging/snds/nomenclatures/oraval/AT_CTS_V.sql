@@ -2,5 +2,5 @@
 select
     cast(CTX_NAT_DEC as varchar(10)) as CTX_NAT_DEC,
     cast(CTX_NAT_LIB as varchar(22)) as CTX_NAT_LIB,
-    cast(TEC_COL as numeric(1))     as TEC_COL
+    cast(TEC_COL as numeric(1))      as TEC_COL
 from {{ source('landing', 'AT_CTS_V') }}

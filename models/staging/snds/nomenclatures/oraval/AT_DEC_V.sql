@@ -2,5 +2,5 @@
 select
     cast(SIN_DEC_RCT as varchar(10)) as SIN_DEC_RCT,
     cast(RCT_DEC_LIB as varchar(19)) as RCT_DEC_LIB,
-    cast(TEC_COL as numeric(1))     as TEC_COL
+    cast(TEC_COL as numeric(1))      as TEC_COL
 from {{ source('landing', 'AT_DEC_V') }}

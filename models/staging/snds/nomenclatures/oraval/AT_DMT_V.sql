@@ -2,5 +2,5 @@
 select
     cast(HOS_DMT_COD as varchar(10)) as HOS_DMT_COD,
     cast(HOS_DMT_LIB as varchar(78)) as HOS_DMT_LIB,
-    cast(TEC_COL as numeric(1))     as TEC_COL
+    cast(TEC_COL as numeric(1))      as TEC_COL
 from {{ source('landing', 'AT_DMT_V') }}

@@ -2,5 +2,5 @@
 select
     cast(SIN_ETA_MAT as varchar(10)) as SIN_ETA_MAT,
     cast(SIN_ETA_LIB as varchar(16)) as SIN_ETA_LIB,
-    cast(TEC_COL as numeric(1))     as TEC_COL
+    cast(TEC_COL as numeric(1))      as TEC_COL
 from {{ source('landing', 'AT_DOS_V') }}

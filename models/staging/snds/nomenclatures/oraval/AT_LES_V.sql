@@ -2,5 +2,5 @@
 select
     cast(LES_NAT_COD as varchar(10)) as LES_NAT_COD,
     cast(LES_NAT_LIB as varchar(89)) as LES_NAT_LIB,
-    cast(TEC_COL as numeric(1))     as TEC_COL
+    cast(TEC_COL as numeric(1))      as TEC_COL
 from {{ source('landing', 'AT_LES_V') }}

@@ -2,5 +2,5 @@
 select
     cast(CTX_MOT_CTN as varchar(15)) as CTX_MOT_CTN,
     cast(CTX_MOT_LIB as varchar(39)) as CTX_MOT_LIB,
-    cast(TEC_COL as numeric(1))     as TEC_COL
+    cast(TEC_COL as numeric(1))      as TEC_COL
 from {{ source('landing', 'AT_MOT_V') }}

@@ -2,5 +2,5 @@
 select
     cast(CTX_ORI_CTN as varchar(10)) as CTX_ORI_CTN,
     cast(CTX_ORI_LIB as varchar(22)) as CTX_ORI_LIB,
-    cast(TEC_COL as numeric(1))     as TEC_COL
+    cast(TEC_COL as numeric(1))      as TEC_COL
 from {{ source('landing', 'AT_OCT_V') }}

@@ -2,5 +2,5 @@
 select
     cast(EPI_DMF_ORI as varchar(10)) as EPI_DMF_ORI,
     cast(EPI_DMF_LIB as varchar(16)) as EPI_DMF_LIB,
-    cast(TEC_COL as numeric(1))     as TEC_COL
+    cast(TEC_COL as numeric(1))      as TEC_COL
 from {{ source('landing', 'AT_ODF_V') }}

@@ -2,5 +2,5 @@
 select
     cast(PIE_PIE_TYP as varchar(20)) as PIE_PIE_TYP,
     cast(PIE_PIE_LIB as varchar(46)) as PIE_PIE_LIB,
-    cast(TEC_COL as numeric(1))     as TEC_COL
+    cast(TEC_COL as numeric(1))      as TEC_COL
 from {{ source('landing', 'AT_PIE_V') }}

@@ -2,5 +2,5 @@
 select
     cast(SIN_ETA_RCT as varchar(10)) as SIN_ETA_RCT,
     cast(RCT_ETA_LIB as varchar(15)) as RCT_ETA_LIB,
-    cast(TEC_COL as numeric(1))     as TEC_COL
+    cast(TEC_COL as numeric(1))      as TEC_COL
 from {{ source('landing', 'AT_RCT_V') }}

@@ -2,5 +2,5 @@
 select
     cast(LES_LES_SIE as varchar(10)) as LES_LES_SIE,
     cast(LES_SIE_LIB as varchar(60)) as LES_SIE_LIB,
-    cast(TEC_COL as numeric(1))     as TEC_COL
+    cast(TEC_COL as numeric(1))      as TEC_COL
 from {{ source('landing', 'AT_SIE_V') }}

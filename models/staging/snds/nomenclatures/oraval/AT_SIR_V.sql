@@ -2,5 +2,5 @@
 select
     cast(EMP_SIR_COD as varchar(10)) as EMP_SIR_COD,
     cast(EMP_SIR_LIB as varchar(16)) as EMP_SIR_LIB,
-    cast(TEC_COL as numeric(1))     as TEC_COL
+    cast(TEC_COL as numeric(1))      as TEC_COL
 from {{ source('landing', 'AT_SIR_V') }}

@@ -2,5 +2,5 @@
 select
     cast(ORI_THE_COD as varchar(10)) as ORI_THE_COD,
     cast(ORI_THE_LIB as varchar(40)) as ORI_THE_LIB,
-    cast(TEC_COL as numeric(1))     as TEC_COL
+    cast(TEC_COL as numeric(1))      as TEC_COL
 from {{ source('landing', 'AT_THE_V') }}

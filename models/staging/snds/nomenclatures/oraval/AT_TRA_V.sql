@@ -2,5 +2,5 @@
 select
     cast(CUR_TRT_MOD as varchar(10)) as CUR_TRT_MOD,
     cast(CUR_TRT_LIB as varchar(20)) as CUR_TRT_LIB,
-    cast(TEC_COL as numeric(1))     as TEC_COL
+    cast(TEC_COL as numeric(1))      as TEC_COL
 from {{ source('landing', 'AT_TRA_V') }}

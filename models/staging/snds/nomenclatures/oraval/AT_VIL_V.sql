@@ -2,5 +2,5 @@
 select
     cast(CUR_CUR_VIL as varchar(30)) as CUR_CUR_VIL,
     cast(CUR_VIL_LIB as varchar(22)) as CUR_VIL_LIB,
-    cast(TEC_COL as numeric(1))     as TEC_COL
+    cast(TEC_COL as numeric(1))      as TEC_COL
 from {{ source('landing', 'AT_VIL_V') }}

@@ -2,7 +2,7 @@
 select
     cast(ETM_NAT as numeric(2))     as ETM_NAT,
     cast(ETM_NAT_CB2 as varchar(4)) as ETM_NAT_CB2,
-    cast(ETM_LIB as varchar(50))     as ETM_LIB,
+    cast(ETM_LIB as varchar(50))    as ETM_LIB,
     cast(TOP_ETM as numeric(1))     as TOP_ETM,
     cast(TEC_COL as numeric(1))     as TEC_COL
 from {{ source('landing', 'IR_ETM_V') }}

@@ -2,8 +2,8 @@
 select
     cast(RGM_GRG_COD as numeric(2)) as RGM_GRG_COD,
     cast(RGM_COD as numeric(3))     as RGM_COD,
-    cast(RGM_LIB as varchar(252))     as RGM_LIB,
-    cast(RGM_COM as varchar(302))     as RGM_COM,
+    cast(RGM_LIB as varchar(252))   as RGM_LIB,
+    cast(RGM_COM as varchar(302))   as RGM_COM,
     cast(TOP_CPI as numeric(1))     as TOP_CPI,
     cast(TEC_COL as numeric(1))     as TEC_COL
 from {{ source('landing', 'IR_RGM_V') }}

@@ -2,6 +2,6 @@
 select
     cast(GM7_GHM_COD as numeric(3)) as GM7_GHM_COD,
     cast(CMD_COD as numeric(2))     as CMD_COD,
-    cast(GHM_LIB as varchar(169))     as GHM_LIB,
+    cast(GHM_LIB as varchar(169))   as GHM_LIB,
     cast(TEC_COL as numeric(1))     as TEC_COL
 from {{ source('landing', 'MS_GM7_V') }}

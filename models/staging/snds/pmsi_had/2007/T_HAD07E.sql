@@ -3,8 +3,8 @@ select
     cast(ANN_TRT as varchar(7))     as ANN_TRT,
     cast(ETA_NUM as varchar(9))     as ETA_NUM,
     cast(ETB_EXE_FIN as varchar(8)) as ETB_EXE_FIN,
-    cast(REG_ETA as varchar(40))     as REG_ETA,
-    cast(SOC_RAI as varchar(80))     as SOC_RAI,
+    cast(REG_ETA as varchar(40))    as REG_ETA,
+    cast(SOC_RAI as varchar(80))    as SOC_RAI,
     cast(STA_ETA as varchar(3))     as STA_ETA,
-    cast(VAL_ETA as varchar(50))     as VAL_ETA
+    cast(VAL_ETA as varchar(50))    as VAL_ETA
 from {{ source('landing', 'T_HAD07E') }}

@@ -5,7 +5,7 @@ select
     cast(ENT_MOI as varchar(2))       as ENT_MOI,
     cast(ETA_NUM_EPMSI as varchar(9)) as ETA_NUM_EPMSI,
     cast(ETA_NUM_GEO as varchar(9))   as ETA_NUM_GEO,
-    cast(ETB_NUM as varchar(14))       as ETB_NUM,
+    cast(ETB_NUM as varchar(14))      as ETB_NUM,
     cast(FAC_NUM as varchar(5))       as FAC_NUM,
     cast(RHAD_NUM as varchar(5))      as RHAD_NUM,
     cast(SEJ_FIN as varchar(1))       as SEJ_FIN,

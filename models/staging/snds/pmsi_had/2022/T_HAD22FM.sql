@@ -5,7 +5,7 @@ select
     cast(ACT_MOI as varchar(2))       as ACT_MOI,
     cast(ACV_ACT as varchar(1))       as ACV_ACT,
     cast(ANP_ACT as varchar(1))       as ANP_ACT,
-    cast(CCAM_COD as varchar(13))      as CCAM_COD,
+    cast(CCAM_COD as varchar(13))     as CCAM_COD,
     cast(DEL_DAT_ENT as numeric(5))   as DEL_DAT_ENT,
     cast(DENT_NUM_1 as varchar(2))    as DENT_NUM_1,
     cast(DENT_NUM_2 as varchar(2))    as DENT_NUM_2,

@@ -2,6 +2,6 @@
 select
     cast(ETA_NUM as varchar(9)) as ETA_NUM,
     cast(NBR_TOT as numeric(8)) as NBR_TOT,
-    cast(ANN_MOI as date) as ANN_MOI,
+    cast(ANN_MOI as date)       as ANN_MOI,
     cast(FIC_TYP as numeric(3)) as FIC_TYP
 from {{ source('landing', 'T_SUP07FFM') }}

@@ -2,7 +2,7 @@
 select
     cast(ETA_NUM as varchar(9)) as ETA_NUM,
     cast(FIC_TYP as numeric(3)) as FIC_TYP,
-    cast(ANN_MOI as date) as ANN_MOI,
+    cast(ANN_MOI as date)       as ANN_MOI,
     cast(NBR_IVG as numeric(8)) as NBR_IVG,
     cast(PRS_IVG as varchar(5)) as PRS_IVG
 from {{ source('landing', 'T_SUP07IVG') }}

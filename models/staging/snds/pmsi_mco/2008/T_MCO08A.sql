@@ -10,7 +10,7 @@ select
     cast(NBR_EXE_ACT as numeric(5)) as NBR_EXE_ACT,
     cast(PHA_ACT as varchar(1))     as PHA_ACT,
     cast(REM_EXP_ACT as varchar(1)) as REM_EXP_ACT,
-    cast(RSA_NUM as varchar(10))     as RSA_NUM,
+    cast(RSA_NUM as varchar(10))    as RSA_NUM,
     cast(RSS_NUM as varchar(3))     as RSS_NUM,
     cast(RUM_SEQ as varchar(2))     as RUM_SEQ
 from {{ source('landing', 'T_MCO08A') }}

@@ -37,7 +37,7 @@ select
     cast(PAS_LIT_DED as varchar(1))  as PAS_LIT_DED,
     cast(PLO_ACT as varchar(1))      as PLO_ACT,
     cast(POI_NAI as numeric(4))      as POI_NAI,
-    cast(RSA_NUM as varchar(10))      as RSA_NUM,
+    cast(RSA_NUM as varchar(10))     as RSA_NUM,
     cast(RSS_NUM as varchar(3))      as RSS_NUM,
     cast(SEJ_NBJ as numeric(5))      as SEJ_NBJ,
     cast(SEJ_TYP as varchar(1))      as SEJ_TYP,

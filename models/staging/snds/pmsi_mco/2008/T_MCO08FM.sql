@@ -2,7 +2,7 @@
 select
     cast(ACV_ACT as varchar(1))     as ACV_ACT,
     cast(ANP_ACT as varchar(1))     as ANP_ACT,
-    cast(CCAM_COD as varchar(13))    as CCAM_COD,
+    cast(CCAM_COD as varchar(13))   as CCAM_COD,
     cast(DENT_NUM_1 as varchar(2))  as DENT_NUM_1,
     cast(DENT_NUM_10 as varchar(2)) as DENT_NUM_10,
     cast(DENT_NUM_11 as varchar(2)) as DENT_NUM_11,
@@ -30,7 +30,7 @@ select
     cast(PSH_DMT as varchar(3))     as PSH_DMT,
     cast(PSH_MDT as varchar(2))     as PSH_MDT,
     cast(REM_EXP_ACT as varchar(1)) as REM_EXP_ACT,
-    cast(RSA_NUM as varchar(10))     as RSA_NUM,
+    cast(RSA_NUM as varchar(10))    as RSA_NUM,
     cast(RSF_TYP as varchar(1))     as RSF_TYP,
     cast(SOR_ANN as varchar(4))     as SOR_ANN,
     cast(SOR_MOI as varchar(2))     as SOR_MOI,

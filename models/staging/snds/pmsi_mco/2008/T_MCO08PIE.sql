@@ -8,5 +8,5 @@ select
     cast(PRS_COD as varchar(9))     as PRS_COD,
     cast(PRS_JOU_NBR as numeric(4)) as PRS_JOU_NBR,
     cast(PRS_TYP as varchar(2))     as PRS_TYP,
-    cast(RSA_NUM as varchar(10))     as RSA_NUM
+    cast(RSA_NUM as varchar(10))    as RSA_NUM
 from {{ source('landing', 'T_MCO08PIE') }}

@@ -5,5 +5,5 @@ select
     cast(NBR_REA_HAL as numeric(8)) as NBR_REA_HAL,
     cast(PRS_COD as varchar(9))     as PRS_COD,
     cast(FIC_TYP as numeric(3))     as FIC_TYP,
-    cast(ANN_MOI as date)     as ANN_MOI
+    cast(ANN_MOI as date)           as ANN_MOI
 from {{ source('landing', 'T_SUP08ALD') }}

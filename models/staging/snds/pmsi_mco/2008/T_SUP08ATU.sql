@@ -5,6 +5,6 @@ select
     cast(NBR_PAS as numeric(8))     as NBR_PAS,
     cast(FIC_TYP as numeric(3))     as FIC_TYP,
     cast(NBR_HOS as numeric(8))     as NBR_HOS,
-    cast(ANN_MOI as date)     as ANN_MOI,
+    cast(ANN_MOI as date)           as ANN_MOI,
     cast(AUT_TYP as varchar(6))     as AUT_TYP
 from {{ source('landing', 'T_SUP08ATU') }}

@@ -7,5 +7,5 @@ select
     cast(NBR_ETH_UCD as numeric(8)) as NBR_ETH_UCD,
     cast(MOY_PRI as numeric(8))     as MOY_PRI,
     cast(FIC_TYP as numeric(3))     as FIC_TYP,
-    cast(ANN_MOI as date)     as ANN_MOI
+    cast(ANN_MOI as date)           as ANN_MOI
 from {{ source('landing', 'T_SUP08MON') }}

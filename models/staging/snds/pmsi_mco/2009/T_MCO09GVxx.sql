@@ -4,5 +4,5 @@ select
     cast(ETE_GHS_NUM as numeric(4)) as ETE_GHS_NUM,
     cast(GHM_NUM as varchar(6))     as GHM_NUM,
     cast(GHS_NUM as varchar(4))     as GHS_NUM,
-    cast(RSA_NUM as varchar(10))     as RSA_NUM
+    cast(RSA_NUM as varchar(10))    as RSA_NUM
 from {{ source('landing', 'T_MCO09GVxx') }}

@@ -5,6 +5,6 @@ select
     cast(MOI as varchar(2))         as MOI,
     cast(PRS_COD as varchar(9))     as PRS_COD,
     cast(PRS_TYP as varchar(2))     as PRS_TYP,
-    cast(RSA_NUM as varchar(10))     as RSA_NUM,
+    cast(RSA_NUM as varchar(10))    as RSA_NUM,
     cast(FAC_SEM_NBR as varchar(3)) as FAC_SEM_NBR
 from {{ source('landing', 'T_MCO10DIALP') }}

@@ -9,7 +9,7 @@ select
     cast(ETA_NUM as varchar(9))      as ETA_NUM,
     cast(IGS2_COD as varchar(3))     as IGS2_COD,
     cast(PAR_DUR_SEJ as numeric(4))  as PAR_DUR_SEJ,
-    cast(RSA_NUM as varchar(10))      as RSA_NUM,
+    cast(RSA_NUM as varchar(10))     as RSA_NUM,
     cast(RSS_NUM as varchar(3))      as RSS_NUM,
     cast(SUP_TYP1_NAT as varchar(2)) as SUP_TYP1_NAT,
     cast(SUP_TYP1_NBR as numeric(4)) as SUP_TYP1_NBR,

@@ -4,6 +4,6 @@ select
     cast(ETE_GHS_NUM as numeric(4)) as ETE_GHS_NUM,
     cast(GHS_SUP_COD as varchar(4)) as GHS_SUP_COD,
     cast(NBR_SUP as numeric(3))     as NBR_SUP,
-    cast(RSA_NUM as varchar(10))     as RSA_NUM,
+    cast(RSA_NUM as varchar(10))    as RSA_NUM,
     cast(RSS_NUM as varchar(3))     as RSS_NUM
 from {{ source('landing', 'T_MCO11Z') }}

@@ -2,9 +2,9 @@
 select
     cast(MNT_PHN_ETB_EXDG as numeric(10,2)) as MNT_PHN_ETB_EXDG,
     cast(MNT_PHN_LAB_PRI as numeric(10,2))  as MNT_PHN_LAB_PRI,
-    cast(ETA_NUM as varchar(9))          as ETA_NUM,
+    cast(ETA_NUM as varchar(9))             as ETA_NUM,
     cast(MNT_BHN_LAB_PRI as numeric(10,2))  as MNT_BHN_LAB_PRI,
-    cast(FIC_TYP as varchar(3))          as FIC_TYP,
+    cast(FIC_TYP as varchar(3))             as FIC_TYP,
     cast(MNT_BHN_ETB_EXDG as numeric(10,2)) as MNT_BHN_ETB_EXDG,
-    cast(ANN_MOI as varchar(6))          as ANN_MOI
+    cast(ANN_MOI as varchar(6))             as ANN_MOI
 from {{ source('landing', 'T_MCO13SUP_BPHNC') }}

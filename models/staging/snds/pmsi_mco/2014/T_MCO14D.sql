@@ -3,6 +3,6 @@ select
     cast(ASS_DGN as varchar(6))     as ASS_DGN,
     cast(DGN_ASS_NUM as numeric(4)) as DGN_ASS_NUM,
     cast(ETA_NUM as varchar(9))     as ETA_NUM,
-    cast(RSA_NUM as varchar(10))     as RSA_NUM,
+    cast(RSA_NUM as varchar(10))    as RSA_NUM,
     cast(RSS_NUM as varchar(3))     as RSS_NUM
 from {{ source('landing', 'T_MCO14D') }}

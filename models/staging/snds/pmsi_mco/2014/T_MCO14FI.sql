@@ -2,9 +2,9 @@
 select
     cast(DEL_DAT_ENT as numeric(5)) as DEL_DAT_ENT,
     cast(ETA_NUM as varchar(9))     as ETA_NUM,
-    cast(ETB_NUM as varchar(14))     as ETB_NUM,
+    cast(ETB_NUM as varchar(14))    as ETB_NUM,
     cast(NUM_FAC as varchar(3))     as NUM_FAC,
-    cast(RSA_NUM as varchar(10))     as RSA_NUM,
+    cast(RSA_NUM as varchar(10))    as RSA_NUM,
     cast(RSF_TYP as varchar(1))     as RSF_TYP,
     cast(SEJ_FIN as varchar(1))     as SEJ_FIN,
     cast(SOR_ANN as varchar(4))     as SOR_ANN,

@@ -8,7 +8,7 @@ select
     cast(NBR_CONS_PPCO_SC as numeric(10))       as NBR_CONS_PPCO_SC,
     cast(NBR_CONS_060_120 as numeric(10))       as NBR_CONS_060_120,
     cast(NBR_PAT_PPCO_1ER_TRAIT as numeric(10)) as NBR_PAT_PPCO_1ER_TRAIT,
-    cast(FIC_TYP as varchar(3))                as FIC_TYP,
+    cast(FIC_TYP as varchar(3))                 as FIC_TYP,
     cast(NBR_CONS_ASS_SOC as numeric(10))       as NBR_CONS_ASS_SOC,
     cast(NBR_CONS_AUT_MED as numeric(10))       as NBR_CONS_AUT_MED,
     cast(NBR_PAT_PPCO_SUP_5AN as numeric(10))   as NBR_PAT_PPCO_SUP_5AN,
@@ -18,9 +18,9 @@ select
     cast(NBR_CONS_PPCO_IV as numeric(10))       as NBR_CONS_PPCO_IV,
     cast(NBR_PAT_PPCO_INF_1AN as numeric(10))   as NBR_PAT_PPCO_INF_1AN,
     cast(NBR_TOT_PAT as numeric(10))            as NBR_TOT_PAT,
-    cast(ETA_NUM as varchar(9))                as ETA_NUM,
+    cast(ETA_NUM as varchar(9))                 as ETA_NUM,
     cast(NBR_PAT_PPCO_SUP_1AN as numeric(10))   as NBR_PAT_PPCO_SUP_1AN,
     cast(NBR_CONS_PHARMA as numeric(10))        as NBR_CONS_PHARMA,
     cast(NBR_CONS_000_030 as numeric(10))       as NBR_CONS_000_030,
-    cast(ANN_MOI as varchar(6))                as ANN_MOI
+    cast(ANN_MOI as varchar(6))                 as ANN_MOI
 from {{ source('landing', 'T_MCO16SUP_PPCO') }}

@@ -2,11 +2,11 @@
 select
     cast(MNT_LC_ETB_EXOQN as numeric(10,2))   as MNT_LC_ETB_EXOQN,
     cast(MNT_RIHN_ETB_EXOQN as numeric(10,2)) as MNT_RIHN_ETB_EXOQN,
-    cast(ETA_NUM as varchar(9))            as ETA_NUM,
+    cast(ETA_NUM as varchar(9))               as ETA_NUM,
     cast(MNT_LC_ETB_EXDG as numeric(10,2))    as MNT_LC_ETB_EXDG,
     cast(MNT_LC_LAB_PRI as numeric(10,2))     as MNT_LC_LAB_PRI,
     cast(MNT_RIHN_ETB_EXDG as numeric(10,2))  as MNT_RIHN_ETB_EXDG,
     cast(MNT_RIHN_LAB_PRI as numeric(10,2))   as MNT_RIHN_LAB_PRI,
-    cast(FIC_TYP as varchar(3))            as FIC_TYP,
-    cast(ANN_MOI as varchar(6))            as ANN_MOI
+    cast(FIC_TYP as varchar(3))               as FIC_TYP,
+    cast(ANN_MOI as varchar(6))               as ANN_MOI
 from {{ source('landing', 'T_MCO17SUP_BPHNP') }}

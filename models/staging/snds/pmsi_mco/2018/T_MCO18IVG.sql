@@ -8,7 +8,7 @@ select
     cast(NBR_IVG_ANT as numeric(2))  as NBR_IVG_ANT,
     cast(NBR_NAIS_ANT as numeric(2)) as NBR_NAIS_ANT,
     cast(PRS_TYP as varchar(2))      as PRS_TYP,
-    cast(RSA_NUM as varchar(10))      as RSA_NUM,
+    cast(RSA_NUM as varchar(10))     as RSA_NUM,
     cast(SOR_ANN as varchar(4))      as SOR_ANN,
     cast(SOR_MOI as varchar(2))      as SOR_MOI
 from {{ source('landing', 'T_MCO18IVG') }}

@@ -4,8 +4,8 @@ select
     cast(ETA_NUM as varchar(9))     as ETA_NUM,
     cast(ETA_NUM_ENT as varchar(9)) as ETA_NUM_ENT,
     cast(MOI as varchar(2))         as MOI,
-    cast(NBR_PRS as numeric(10))     as NBR_PRS,
+    cast(NBR_PRS as numeric(10))    as NBR_PRS,
     cast(PRS_COD as varchar(9))     as PRS_COD,
     cast(PRS_TYP as varchar(2))     as PRS_TYP,
-    cast(RSA_NUM as varchar(10))     as RSA_NUM
+    cast(RSA_NUM as varchar(10))    as RSA_NUM
 from {{ source('landing', 'T_MCO19DIALP') }}

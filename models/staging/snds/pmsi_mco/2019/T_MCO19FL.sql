@@ -8,7 +8,7 @@ select
     cast(NUM_FAC as varchar(3))     as NUM_FAC,
     cast(PSH_DMT as varchar(3))     as PSH_DMT,
     cast(PSH_MDT as varchar(2))     as PSH_MDT,
-    cast(RSA_NUM as varchar(10))     as RSA_NUM,
+    cast(RSA_NUM as varchar(10))    as RSA_NUM,
     cast(RSF_TYP as varchar(1))     as RSF_TYP,
     cast(TYP_ART as varchar(1))     as TYP_ART
 from {{ source('landing', 'T_MCO19FL') }}

@@ -5,5 +5,5 @@ select
     cast(GHM_NUM as varchar(6))     as GHM_NUM,
     cast(GHS_NUM as varchar(4))     as GHS_NUM,
     cast(GHS_THEO as varchar(4))    as GHS_THEO,
-    cast(RSA_NUM as varchar(10))     as RSA_NUM
+    cast(RSA_NUM as varchar(10))    as RSA_NUM
 from {{ source('landing', 'T_MCO19GVxx') }}

@@ -2,6 +2,6 @@
 select
     cast(AUT_TYP_PGV as varchar(2)) as AUT_TYP_PGV,
     cast(ETA_NUM as varchar(9))     as ETA_NUM,
-    cast(RSA_NUM as varchar(10))     as RSA_NUM,
+    cast(RSA_NUM as varchar(10))    as RSA_NUM,
     cast(RSS_NUM as varchar(3))     as RSS_NUM
 from {{ source('landing', 'T_MCO22UPGV') }}

@@ -9,5 +9,5 @@ select
     cast(MOI_PO as varchar(2))      as MOI_PO,
     cast(PO_COD as varchar(3))      as PO_COD,
     cast(PRS_TYP as varchar(2))     as PRS_TYP,
-    cast(RSA_NUM as varchar(10))     as RSA_NUM
+    cast(RSA_NUM as varchar(10))    as RSA_NUM
 from {{ source('landing', 'T_MCO23PORG') }}

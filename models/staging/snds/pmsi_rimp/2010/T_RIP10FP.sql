@@ -7,12 +7,12 @@ select
     cast(FAC_NUM as varchar(5))       as FAC_NUM,
     cast(ENT_MOI as varchar(2))       as ENT_MOI,
     cast(ENT_ANN as varchar(4))       as ENT_ANN,
-    cast(LPP_COD as varchar(13))       as LPP_COD,
+    cast(LPP_COD as varchar(13))      as LPP_COD,
     cast(LPP_QUA as numeric(2))       as LPP_QUA,
-    cast(LPP_PU_DEV as numeric(7,2))    as LPP_PU_DEV,
-    cast(FAC_MNT as numeric(10,2))       as FAC_MNT,
-    cast(LPP_PRI_UNI as numeric(7,2))   as LPP_PRI_UNI,
-    cast(MNT_UNI_ECA as numeric(7,2))   as MNT_UNI_ECA,
-    cast(TOT_MNT_ECA as numeric(7,2))   as TOT_MNT_ECA,
-    cast(TIP_PRS_IDE as numeric(13))   as TIP_PRS_IDE
+    cast(LPP_PU_DEV as numeric(7,2))  as LPP_PU_DEV,
+    cast(FAC_MNT as numeric(10,2))    as FAC_MNT,
+    cast(LPP_PRI_UNI as numeric(7,2)) as LPP_PRI_UNI,
+    cast(MNT_UNI_ECA as numeric(7,2)) as MNT_UNI_ECA,
+    cast(TOT_MNT_ECA as numeric(7,2)) as TOT_MNT_ECA,
+    cast(TIP_PRS_IDE as numeric(13))  as TIP_PRS_IDE
 from {{ source('landing', 'T_RIP10FP') }}

@@ -10,7 +10,7 @@ select
     cast(ENT_ANN as varchar(4))       as ENT_ANN,
     cast(SOR_MOI as varchar(2))       as SOR_MOI,
     cast(SOR_ANN as varchar(4))       as SOR_ANN,
-    cast(SEJ_DUR as double precision)       as SEJ_DUR,
+    cast(SEJ_DUR as double precision) as SEJ_DUR,
     cast(SEJ_FIN as varchar(1))       as SEJ_FIN,
-    cast(ETB_NUM as varchar(14))       as ETB_NUM
+    cast(ETB_NUM as varchar(14))      as ETB_NUM
 from {{ source('landing', 'T_RIP14FI') }}

@@ -9,11 +9,11 @@ select
     cast(ENT_MOI as varchar(2))       as ENT_MOI,
     cast(ENT_ANN as varchar(4))       as ENT_ANN,
     cast(COD_UCD as varchar(7))       as COD_UCD,
-    cast(COE_TAU as numeric(5,2))       as COE_TAU,
-    cast(ACH_PRI as numeric(7,2))       as ACH_PRI,
-    cast(MNT_UNI_ECA as numeric(7,2))   as MNT_UNI_ECA,
-    cast(TOT_MNT_ECA as numeric(7,2))   as TOT_MNT_ECA,
+    cast(COE_TAU as numeric(5,2))     as COE_TAU,
+    cast(ACH_PRI as numeric(7,2))     as ACH_PRI,
+    cast(MNT_UNI_ECA as numeric(7,2)) as MNT_UNI_ECA,
+    cast(TOT_MNT_ECA as numeric(7,2)) as TOT_MNT_ECA,
     cast(QUA_COD as numeric(3))       as QUA_COD,
-    cast(FAC_TOT as numeric(7,2))       as FAC_TOT,
-    cast(UCD_UCD_COD as varchar(13))   as UCD_UCD_COD
+    cast(FAC_TOT as numeric(7,2))     as FAC_TOT,
+    cast(UCD_UCD_COD as varchar(13))  as UCD_UCD_COD
 from {{ source('landing', 'T_RIP18FH') }}

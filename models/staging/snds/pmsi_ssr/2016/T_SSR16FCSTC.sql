@@ -14,12 +14,12 @@ select
     cast(EXE_SPE as varchar(2))     as EXE_SPE,
     cast(ACT_COD as varchar(5))     as ACT_COD,
     cast(ACT_NBR as numeric(5))     as ACT_NBR,
-    cast(ACT_COE as numeric(7,2))     as ACT_COE,
+    cast(ACT_COE as numeric(7,2))   as ACT_COE,
     cast(ACT_DNB as numeric(2))     as ACT_DNB,
-    cast(PRI_UNI as numeric(9,2))     as PRI_UNI,
-    cast(REM_BAS as numeric(10,2))     as REM_BAS,
-    cast(REM_TAU as numeric(5,2))     as REM_TAU,
-    cast(AMO_MNR as numeric(10,2))     as AMO_MNR,
-    cast(HON_MNT as numeric(8,2))     as HON_MNT,
-    cast(AMC_MNR as numeric(9,2))     as AMC_MNR
+    cast(PRI_UNI as numeric(9,2))   as PRI_UNI,
+    cast(REM_BAS as numeric(10,2))  as REM_BAS,
+    cast(REM_TAU as numeric(5,2))   as REM_TAU,
+    cast(AMO_MNR as numeric(10,2))  as AMO_MNR,
+    cast(HON_MNT as numeric(8,2))   as HON_MNT,
+    cast(AMC_MNR as numeric(9,2))   as AMC_MNR
 from {{ source('landing', 'T_SSR16FCSTC') }}

@@ -10,7 +10,7 @@ select
     cast(ETA_NUM as varchar(9))     as ETA_NUM,
     cast(PSH_MDT as varchar(2))     as PSH_MDT,
     cast(PSH_DMT as varchar(3))     as PSH_DMT,
-    cast(CCAM_COD as varchar(13))    as CCAM_COD,
+    cast(CCAM_COD as varchar(13))   as CCAM_COD,
     cast(DOC_ACT as varchar(1))     as DOC_ACT,
     cast(ACV_ACT as varchar(1))     as ACV_ACT,
     cast(PHA_ACT as varchar(1))     as PHA_ACT,

@@ -3,8 +3,8 @@ select
     cast(TRS_ACP_NOMC as varchar(32)) as TRS_ACP_NOMC,
     cast(TRS_CDR_NOMC as varchar(32)) as TRS_CDR_NOMC,
     cast(TRS_VEH_NUMC as varchar(32)) as TRS_VEH_NUMC,
-    cast(TRS_DTF_DTE as date)  as TRS_DTF_DTE,
-    cast(TRS_DTD_AME as varchar(6))  as TRS_DTD_AME,
-    cast(TRS_DTD_DTE as date)  as TRS_DTD_DTE,
-    cast(TRS_DTF_AME as varchar(6))  as TRS_DTF_AME
+    cast(TRS_DTF_DTE as date)         as TRS_DTF_DTE,
+    cast(TRS_DTD_AME as varchar(6))   as TRS_DTD_AME,
+    cast(TRS_DTD_DTE as date)         as TRS_DTD_DTE,
+    cast(TRS_DTF_AME as varchar(6))   as TRS_DTF_AME
 from {{ source('landing', 'ER_TRS_F_2006') }}

@@ -7,11 +7,11 @@ select
     cast(LOT_SER_NUM as varchar(2)) as LOT_SER_NUM,
     cast(ORG_CLE_NEW as varchar(9)) as ORG_CLE_NEW,
     cast(DCT_ORD_NUM as numeric(9)) as DCT_ORD_NUM,
-    cast(FLX_DIS_DTD as date) as FLX_DIS_DTD,
+    cast(FLX_DIS_DTD as date)       as FLX_DIS_DTD,
     cast(FLX_EMT_NUM as numeric(8)) as FLX_EMT_NUM,
     cast(FLX_EMT_ORD as numeric(8)) as FLX_EMT_ORD,
     cast(FLX_EMT_TYP as numeric(8)) as FLX_EMT_TYP,
-    cast(FLX_TRT_DTD as date) as FLX_TRT_DTD,
+    cast(FLX_TRT_DTD as date)       as FLX_TRT_DTD,
     cast(ORG_CLE_NUM as varchar(9)) as ORG_CLE_NUM,
     cast(PRS_ORD_NUM as numeric(8)) as PRS_ORD_NUM,
     cast(REM_TYP_AFF as numeric(8)) as REM_TYP_AFF
