@@ -6,13 +6,17 @@
     A direct identifier is an error: it must be replaced by a project pseudonym, never generalised.
 #}
 {% macro generalise(table_name, column_name, expression=none, keep_kind=none) -%}
-{%- set entry = snds_potential_identifiers().get(table_name, {}) -%}
+{%- set tables = snds_potential_identifiers() -%}
+{%- if table_name not in tables -%}
+{{ exceptions.raise_compiler_error("generalise: " ~ table_name ~ " is not a table of the SNDS catalog") }}
+{%- endif -%}
+{%- set entry = tables[table_name] -%}
 {%- set value = expression or column_name -%}
-{%- if column_name in entry.get('direct', []) -%}
+{%- if column_name | upper in entry['direct'] -%}
 {%- set message = " is a direct identifier: replace it with project_pseudonyms, never generalise it" -%}
 {{ exceptions.raise_compiler_error(table_name ~ "." ~ column_name ~ message) }}
 {%- endif -%}
-{%- set potential = entry.get('potential', {}).get(column_name) -%}
+{%- set potential = entry['potential'].get(column_name | upper) -%}
 {%- if potential is none or potential[0] == keep_kind -%}
 {{ value }}
 {%- else -%}
@@ -36,8 +40,8 @@ case when {{ value }} is not null then '{{ '01' if generalisation == 'month' els
 {# year and month written YYYYMM #}
 cast(substr({{ value }}, 1, 4) as {{ data_type }})
 {%- elif generalisation == 'department' -%}
-{# a postal code: overseas departments (97x) have three digits #}
-cast(case when substr({{ value }}, 1, 2) = '97' then substr({{ value }}, 1, 3) else substr({{ value }}, 1, 2) end as {{ data_type }})
+{# a postal code: overseas departments and territories (97x, 98x) have three digits #}
+cast(case when substr({{ value }}, 1, 2) in ('97', '98') then substr({{ value }}, 1, 3) else substr({{ value }}, 1, 2) end as {{ data_type }})
 {%- else -%}
 cast(null as {{ data_type }})
 {%- endif -%}

@@ -40,9 +40,21 @@ def run_dbt(*args: str, target_path: Path | None = None) -> DbtRun:
     finally:
         os.chdir(cwd)
     if not result.success:
-        detail = f": {result.exception}" if result.exception else ""
-        raise DbtError(f"`dbt {' '.join(args)}` failed{detail}")
+        raise DbtError(f"`dbt {' '.join(args)}` failed{_failure_detail(result)}")
     return DbtRun(result, path)
+
+
+def _failure_detail(result: dbtRunnerResult) -> str:
+    """What failed: dbt's exception, and each failed or erroring node with its message."""
+    details = []
+    error: BaseException | None = result.exception
+    while error is not None:  # dbt wraps the compiler's message: keep every level
+        details.append(str(error).strip())
+        error = error.__cause__ or error.__context__
+    for node_result in getattr(result.result, "results", None) or []:
+        if str(node_result.status) in ("error", "fail", "runtime error"):
+            details.append(f"{node_result.node.name}: {node_result.message}")
+    return ": " + "; ".join(details) if details else ""
 
 
 def compile_oracle_offline(*extra: str, target_path: Path = ORACLE_TARGET_PATH) -> DbtRun:

@@ -95,9 +95,10 @@ def test_only_staging_reads_sources(manifest: dict, catalog: Catalog) -> None:
         assert sorted(folders) == sorted(expected), source
 
 
-def test_pseudonym_length_agrees_between_dbt_and_the_catalog(manifest: dict, conventions: Conventions) -> None:
+def test_pseudonym_conventions_agree_between_dbt_and_the_catalog(manifest: dict, conventions: Conventions) -> None:
     project = yaml.safe_load((config.PROJECT_ROOT / "dbt_project.yml").read_text(encoding="utf-8"))
     assert project["vars"]["snds_pseudonym_length"] == conventions.pseudonyms.length
+    assert tuple(project["vars"]["snds_person_placeholders"]) == conventions.pseudonyms.person_placeholders
 
 
 def test_direct_identifiers_come_from_the_correspondences(manifest: dict, catalog: Catalog) -> None:

@@ -86,11 +86,15 @@ def test_platform_key_life_cycle_is_guarded_and_audited(con: duckdb.DuckDBPyConn
     assert store.init_platform(con, SECRET_A) == "platform-v1"
     with pytest.raises(KeyRefused, match="already loaded"):
         store.init_platform(con, SECRET_B)
-    with pytest.raises(KeyRefused, match="same keys"):
+    with pytest.raises(KeyRefused, match="already used"):
         store.rotate_platform(con, SECRET_A)
     assert store.rotate_platform(con, SECRET_B) == "platform-v2"
     with pytest.raises(KeyRefused, match="still kept"):
         store.rotate_platform(con, b"c" * 40)
+    con.execute("update keys.key_material set KEY_STATUS = 'retired' where KEY_ID = 'platform-v1'")
+    with pytest.raises(KeyRefused, match="already used"):  # an earlier secret would revive retired pseudonyms
+        store.rotate_platform(con, SECRET_A)
+    con.execute("update keys.key_material set KEY_STATUS = 'previous' where KEY_ID = 'platform-v1'")
     with pytest.raises(KeyRefused, match="not yet rebuilt"):
         store.retire_previous_platform_key(con)  # the correspondences were never built under platform-v2
     statuses = {(k.key_id, k.domain): k.status for k in store.list_keys(con)}
@@ -104,7 +108,7 @@ def test_platform_key_life_cycle_is_guarded_and_audited(con: duckdb.DuckDBPyConn
         ("keys.init", "platform", "done"),
         ("keys.rotate", "platform", "done"),
     ]
-    assert sum(e[2] == "refused" for e in _events(con)) == 5
+    assert sum(e[2] == "refused" for e in _events(con)) == 6
 
 
 def test_retire_destroys_the_material(con: duckdb.DuckDBPyConnection) -> None:
@@ -167,8 +171,31 @@ def test_leak_scan_finds_a_pad_and_the_secret(con: duckdb.DuckDBPyConnection, tm
     opad = pads(derive_platform_key(SECRET_A, "person")).opad
     needles = leaks.key_store_needles(con) + leaks.secret_needles(SECRET_A)
     assert leaks.scan_paths([_planted(tmp_path, opad.hex())], needles)[0].label == "platform-v1 person opad (hex)"
-    assert leaks.scan_paths([_planted(tmp_path, SECRET_A.decode())], needles)[0].label == "operator secret (raw bytes)"
+    labels = {f.label for f in leaks.scan_paths([_planted(tmp_path, SECRET_A.decode())], needles)}
+    assert "operator secret (raw bytes)" in labels
     assert not leaks.scan_paths([_planted(tmp_path, "nothing here")], needles)
+
+
+def test_leak_scan_finds_key_material_as_duckdb_and_python_print_it(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    store.init_platform(con, SECRET_A)
+    printed_by_duckdb = con.execute(
+        "select cast(IPAD as varchar) from keys.key_material where KEY_DOMAIN = 'person'"
+    ).fetchone()[0]
+    ipad = pads(derive_platform_key(SECRET_A, "person")).ipad
+    needles = leaks.key_store_needles(con)
+    found = {f.label for f in leaks.scan_paths([_planted(tmp_path, printed_by_duckdb)], needles)}
+    assert "platform-v1 person ipad (as DuckDB prints a blob)" in found
+    found = {f.label for f in leaks.scan_paths([_planted(tmp_path, repr(ipad))], needles)}
+    assert "platform-v1 person ipad (as Python prints bytes)" in found
+
+
+def test_leak_scan_finds_a_key_cut_across_two_chunks() -> None:
+    needle = leaks.Needle("k", b"0123456789abcdef")
+    chunks = [b"x" * 100 + b"012345", b"6789abcdef" + b"y" * 100]
+    assert leaks._contains(iter(chunks), [needle]) == {"k"}
+    assert not leaks._contains(iter([b"0123456", b"x789abcdef"]), [needle])
 
 
 def test_leak_scan_reads_every_git_object(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
@@ -207,6 +234,6 @@ def test_cli_lists_keys_without_material(tmp_path: Path) -> None:
     key = derive_platform_key(read_secret(secret, None), "person")
     assert key.hex() not in listed.output and pads(key).ipad.hex() not in listed.output
     refused = runner.invoke(main, ["keys", "rotate", "--from-file", str(secret), "--database", str(database)])
-    assert refused.exit_code == 1 and "same keys" in refused.output
+    assert refused.exit_code == 1 and "already used" in refused.output
     env_missing = runner.invoke(main, ["keys", "rotate", "--database", str(database)], env={"SNDS_PLATFORM_SECRET": ""})
     assert env_missing.exit_code == 1 and "SNDS_PLATFORM_SECRET" in env_missing.output

@@ -51,3 +51,9 @@ def test_project_pseudonyms_and_generalisation_compile_for_oracle(compiled: DbtR
     assert "trunc(EXE_SOI_DTD, 'MM')" in generalised
     for sql in (project, generalised):
         assert not check_sql(sql), sql
+
+
+def test_the_key_check_hook_is_a_plsql_block_on_oracle(compiled: DbtRun) -> None:
+    hook = _compile_inline(compiled, "{{ assert_one_active_key('platform', 'person') }}")
+    assert hook.lstrip().startswith("declare") and hook.rstrip().endswith("end;")
+    assert "raise_application_error(-20001, 'pseudonymisation needs exactly one active platform key" in hook

@@ -109,8 +109,10 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
 
 
 def test_without_a_platform_key_nothing_is_pseudonymised(platform: Platform) -> None:
-    with pytest.raises(DbtError):
+    with pytest.raises(DbtError, match="one_active_key_pseudonymisation_keys"):
         platform.build()
+    with pytest.raises(DbtError, match="needs exactly one active platform key for person identifiers"):
+        run_dbt("run", "--select", "pseudonymisation_keys person_pseudonyms", target_path=platform.target)
     with platform.connect() as con:
         built = con.execute("select table_name from information_schema.tables where table_schema = 'keys'").fetchall()
     assert ("person_pseudonyms",) not in built and ("key_material",) in built
@@ -190,6 +192,12 @@ def test_two_projects_never_share_a_pseudonym(keyed: dict[str, int], platform: P
     assert all(num_enq == pseudonym(alpha_key, person, 17) for person, num_enq in alpha.items())
 
 
+def test_project_pseudonyms_keep_the_unknown_patient_placeholder(keyed: dict[str, int], platform: Platform) -> None:
+    stays = dict(platform.show("{{ project_pseudonyms('P_ALPHA', ref('T_MCO19C'), 'NIR_ANO_17') }}"))
+    assert stays[PLACEHOLDER] == PLACEHOLDER
+    assert all(num_enq != person for person, num_enq in stays.items() if person != PLACEHOLDER)
+
+
 def test_project_ids_are_checked_at_compile_time(keyed: dict[str, int], platform: Platform) -> None:
     with pytest.raises(DbtError):
         platform.show("{{ project_pseudonyms(\"P1' or '1'='1\", ref('IR_BEN_R'), 'BEN_NIR_PSA') }}")
@@ -251,8 +259,14 @@ def rotated(second_delivery: dict[str, str], platform: Platform) -> tuple[dict[s
     before, links = _identifier_snapshot(platform), platform.links("snds")
     with platform.connect() as con:
         store.rotate_platform(con, platform.secret("b.secret"))
-        with pytest.raises(KeyRefused, match="not yet rebuilt"):
+        with pytest.raises(KeyRefused, match=r"keys\.person_pseudonyms, keys\.professional_pseudonyms not yet rebuilt"):
             store.retire_previous_platform_key(con)
+        # nothing maps old to new until the correspondences are rebuilt under the new key
+        assert con.execute("select count(*) from keys.pseudonym_renewals").fetchone() == (0,)
+    run_dbt("build", "--select", "pseudonymisation_keys person_pseudonyms", target_path=platform.target)
+    run_dbt("build", "--select", "professional_pseudonyms", target_path=platform.target)
+    with platform.connect() as con, pytest.raises(KeyRefused, match=r"snds\.\w+ .*not yet rebuilt"):
+        store.retire_previous_platform_key(con)  # the base itself still holds the previous pseudonyms
     platform.build()
     return before, links
 
@@ -299,7 +313,8 @@ def test_retiring_the_previous_key_leaves_nothing_of_it(
     assert events == [
         ("keys.init", "done"),
         ("keys.rotate", "done"),
-        ("keys.retire", "refused"),
+        ("keys.retire", "refused"),  # correspondences not rebuilt
+        ("keys.retire", "refused"),  # correspondences rebuilt, the base not yet
         ("keys.retire", "done"),
     ]
     platform.build()  # the base builds on with the new key alone
@@ -332,6 +347,7 @@ def test_potential_identifiers_are_generalised_as_the_catalog_says(keyed: dict[s
         "commune kept when authorised": ("IR_BEN_R", "BEN_RES_COM", "'056'", "residence", "056"),
         "postal code to department": ("T_HAD19B", "BDI_COD", "'75013'", "", "75"),
         "overseas postal code": ("T_HAD19B", "BDI_COD", "'97411'", "", "974"),
+        "overseas territory": ("T_HAD19B", "BDI_COD", "'98800'", "", "988"),
         "not an identifier": ("ER_PRS_F", "PRS_NAT_REF", "1111", "", "1111"),
     }
     selects = ", ".join(
@@ -343,5 +359,10 @@ def test_potential_identifiers_are_generalised_as_the_catalog_says(keyed: dict[s
 
 
 def test_a_direct_identifier_cannot_be_generalised(keyed: dict[str, int], platform: Platform) -> None:
-    with pytest.raises(DbtError):
-        platform.show("select {{ generalise('ER_PRS_F', 'BEN_NIR_PSA') }} as x")
+    with pytest.raises(DbtError, match=r"ER_PRS_F\.BEN_NIR_PSA is a direct identifier"):
+        platform.show("select {{ generalise('ER_PRS_F', 'BEN_NIR_PSA', \"'X'\") }} as x")
+    # the dictionary spells this one in lower case
+    with pytest.raises(DbtError, match="is a direct identifier"):
+        platform.show("select {{ generalise('CT_IDE_AAAA_GN', 'BEN_NIR_PSA', \"'X'\") }} as x")
+    with pytest.raises(DbtError, match="not a table of the SNDS catalog"):
+        platform.show("select {{ generalise('ER_PRS', 'EXE_SOI_DTD', \"'X'\") }} as x")

@@ -21,6 +21,7 @@ person_renewals as (
         person_pseudonyms.key_id
     from {{ ref('person_pseudonyms') }} person_pseudonyms
     inner join previous_key on previous_key.key_domain = 'person'
+    where person_pseudonyms.key_id <> previous_key.key_id
 ),
 
 professional_renewals as (
@@ -32,6 +33,7 @@ professional_renewals as (
         professional_pseudonyms.key_id
     from {{ ref('professional_pseudonyms') }} professional_pseudonyms
     inner join previous_key on previous_key.key_domain = 'professional'
+    where professional_pseudonyms.key_id <> previous_key.key_id
 ),
 
 final as (

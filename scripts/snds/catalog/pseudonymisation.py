@@ -113,6 +113,8 @@ def _renewals_sql(conventions: Conventions) -> str:
             f"        {model}.key_id\n"
             f"    from {{{{ ref('{model}') }}}} {model}\n"
             f"    inner join previous_key on previous_key.key_domain = '{domain}'\n"
+            # Until the build after a rotation, the correspondence still holds pseudonyms of the previous key.
+            f"    where {model}.key_id <> previous_key.key_id\n"
             ")"
         )
     union = "\n    union all\n".join(f"    select * from {d}_renewals" for d in DOMAINS)
@@ -142,7 +144,11 @@ def _models_yaml(catalog: Catalog, conventions: Conventions) -> str:
                     + ", ".join(f"`{c}`" for c in columns)
                     + "."
                 ),
-                "config": {"contract": {"enforced": True}},
+                "config": {
+                    "contract": {"enforced": True},
+                    # Stops `dbt run` too (tests do not run there) before identifiers would turn into nulls.
+                    "pre_hook": f"{{{{ assert_one_active_key('platform', '{domain}') }}}}",
+                },
                 "data_tests": [
                     {"primary_key": {"arguments": {"columns": ["delivered_identifier"]}}},
                     # Two identifiers with the same pseudonym would merge two people: fail, and rotate the key.
@@ -185,21 +191,20 @@ def _models_yaml(catalog: Catalog, conventions: Conventions) -> str:
 
 def _potential_identifiers_macro(catalog: Catalog) -> str:
     lines = []
-    for table in catalog.tables:
+    for table in catalog.tables:  # every table, so that an unknown name is an error, not a pass
         potential = {
-            c.name: [c.identifier.kind, c.identifier.generalisation, c.data_type, c.spec.format]
+            c.name.upper(): [c.identifier.kind, c.identifier.generalisation, c.data_type, c.spec.format]
             for c in table.columns
             if c.identifier.name == "potential"
         }
-        direct = [c.name for c in table.columns if c.identifier.pseudonym_domain]
-        if potential or direct:
-            entry = {"potential": potential, "direct": direct}
-            lines.append(f"    {json.dumps(table.name)}: {json.dumps(entry, separators=(', ', ': '))}")
+        direct = [c.name.upper() for c in table.columns if c.identifier.pseudonym_domain]
+        entry = {"potential": potential, "direct": direct}
+        lines.append(f"    {json.dumps(table.name)}: {json.dumps(entry, separators=(', ', ': '))}")
     body = ",\n".join(lines)
     return (
         f"{{# {HEADER} #}}\n"
-        "{# For each table: its potential identifiers (column: [kind, generalisation, type, format]) and its direct\n"
-        "   identifiers, read by the `generalise` macro. #}\n"
+        "{# For each table: its potential identifiers (COLUMN: [kind, generalisation, type, format]) and its direct\n"
+        "   identifiers, column names in upper case, read by the `generalise` macro. #}\n"
         "{% macro snds_potential_identifiers() %}\n"
         f"{{{{ return({{\n{body}\n}}) }}}}\n"
         "{% endmacro %}\n"

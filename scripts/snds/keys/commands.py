@@ -161,6 +161,9 @@ def scan(
             fail(str(error))
     if not needles:
         fail("the key store holds no key: nothing to look for")
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        fail(f"nothing to scan at {', '.join(missing)}")
     roots = list(paths) or [config.PROJECT_ROOT / p for p in DEFAULT_SCAN_PATHS]
     with console.status("scanning for key material"):
         found = leaks.scan_paths([r for r in roots if r.exists()], needles)

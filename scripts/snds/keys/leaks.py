@@ -38,6 +38,13 @@ def _forms(label: str, raw: bytes) -> Iterator[Needle]:
     yield Needle(f"{label} (HEX)", raw.hex().upper().encode())
     yield Needle(f"{label} (base64)", base64.b64encode(raw).rstrip(b"="))
     yield Needle(f"{label} (base64url)", base64.urlsafe_b64encode(raw).rstrip(b"="))
+    yield Needle(f"{label} (as DuckDB prints a blob)", _duckdb_blob_text(raw).encode())
+    yield Needle(f"{label} (as Python prints bytes)", repr(raw)[2:-1].encode())
+
+
+def _duckdb_blob_text(raw: bytes) -> str:
+    """`cast(blob as varchar)`, which `dbt show` or a log would write: printable ASCII as is, the rest \\xHH."""
+    return "".join(chr(b) if 32 <= b < 127 and chr(b) not in "\"'\\" else f"\\x{b:02X}" for b in raw)
 
 
 def key_needles(label: str, key: bytes) -> list[Needle]:

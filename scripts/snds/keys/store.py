@@ -19,7 +19,7 @@ from snds.audit import create_audit_trail
 from snds.keys.material import DOMAINS, KeyRefused, derive_platform_key, fingerprint, pads, random_key
 
 PLATFORM = "platform"
-PROJECT_ID = re.compile(r"^[A-Za-z0-9_-]{1,48}$")
+PROJECT_ID = re.compile(r"[A-Za-z0-9_-]{1,48}")
 CORRESPONDENCES = ("person_pseudonyms", "professional_pseudonyms")
 
 KEY_STORE_DDL = (
@@ -56,7 +56,7 @@ def create_key_store(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def project_scope(project_id: str) -> str:
-    if not PROJECT_ID.match(project_id):
+    if not PROJECT_ID.fullmatch(project_id):
         raise KeyRefused(f"project id {project_id!r} must be 1 to 48 letters, digits, _ or -")
     return f"project:{project_id}"
 
@@ -91,8 +91,10 @@ def rotate_platform(con: duckdb.DuckDBPyConnection, secret: bytes) -> str:
                 "a previous platform key is still kept; build the base (`dbt build`) and run `snds keys retire` first"
             )
         keys = {d: derive_platform_key(secret, d) for d in DOMAINS}
-        if {fingerprint(k) for k in keys.values()} & {k.fingerprint for k in active}:
-            raise KeyRefused("the new secret gives the same keys as the active one; a rotation needs a new secret")
+        used = {k.fingerprint for k in list_keys(con) if k.scope == PLATFORM}
+        if {fingerprint(k) for k in keys.values()} & used:
+            # An earlier secret would bring back pseudonyms that a renewal retired.
+            raise KeyRefused("this secret gives keys that were already used; a rotation needs a new secret")
         con.execute(
             "update keys.key_material set KEY_STATUS = 'previous' where KEY_SCOPE = ? and KEY_STATUS = 'active'",
             [PLATFORM],
@@ -110,10 +112,11 @@ def retire_previous_platform_key(con: duckdb.DuckDBPyConnection) -> str:
         if not previous:
             raise KeyRefused("no previous platform key to retire")
         active_id = _keys_with(con, PLATFORM, ("active",))[0].key_id
-        stale = _correspondences_not_under(con, active_id)
+        stale = _correspondences_not_under(con, active_id) or _tables_with_other_pseudonyms(con)
         if stale:
+            listed = ", ".join(stale[:5]) + (f" and {len(stale) - 5} more" if len(stale) > 5 else "")
             raise KeyRefused(
-                f"{', '.join('keys.' + s for s in stale)} not yet rebuilt under {active_id}: run `dbt build` first, "
+                f"{listed} not yet rebuilt under {active_id}: run `dbt build` first, "
                 "so that no table of the base still needs the previous key"
             )
         _retire(con, PLATFORM, "previous")
@@ -200,16 +203,47 @@ def _retire(con: duckdb.DuckDBPyConnection, scope: str, status: str) -> None:
 
 def _correspondences_not_under(con: duckdb.DuckDBPyConnection, key_id: str) -> list[str]:
     stale = []
-    for table in CORRESPONDENCES:
+    for table in (f"keys.{c}" for c in CORRESPONDENCES):
         exists = con.execute(
-            "select count(*) from information_schema.tables where table_schema = 'keys' and table_name = ?", [table]
+            "select count(*) from information_schema.tables where table_schema = 'keys' and table_name = ?",
+            [table.split(".")[1]],
         ).fetchone()
         if not exists or not exists[0]:
             stale.append(table)
             continue
-        other = con.execute(f"select count(*) from keys.{table} where key_id <> ?", [key_id]).fetchone()
+        other = con.execute(f"select count(*) from {table} where key_id <> ?", [key_id]).fetchone()
         if other and other[0]:
             stale.append(table)
+    return stale
+
+
+def _tables_with_other_pseudonyms(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """`snds` columns holding a pseudonym that the active correspondences do not give (or placeholders)."""
+    from snds.catalog.committed import load_tables
+    from snds.catalog.conventions import IdentifierClass, load_conventions
+
+    placeholders = list(load_conventions().pseudonyms.person_placeholders)
+    built = {
+        r[0].upper()
+        for r in con.execute("select table_name from information_schema.tables where table_schema = 'snds'").fetchall()
+    }
+    stale = []
+    for table in load_tables().values():
+        if table.name.upper() not in built:
+            continue
+        for column in table.columns:
+            domain = IdentifierClass(column.identifier_class).pseudonym_domain
+            if domain is None:
+                continue
+            found = con.execute(
+                f"select count(*) from snds.{table.name} where {column.name} is not null "
+                f"and {column.name} not in (select platform_pseudonym from keys.{domain}_pseudonyms) "
+                f"and {column.name} not in (select unnest(?::varchar[]))",
+                [placeholders],
+            ).fetchone()
+            if found and found[0]:
+                stale.append(f"snds.{table.name}")
+                break
     return stale
 
 
