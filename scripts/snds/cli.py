@@ -12,6 +12,7 @@ from rich.progress import Progress
 
 from snds import config
 from snds.cli_common import console, database_option, fail, reference_option
+from snds.conformity.commands import validate
 from snds.keys.commands import keys
 from snds.keys.commands import scan as scan_keys
 
@@ -29,6 +30,7 @@ def main() -> None:
 
 
 main.add_command(keys)
+main.add_command(validate)
 
 
 def _read_dictionary(reference: Path | None) -> list[DictTable]:
@@ -262,6 +264,7 @@ def demo(ctx: click.Context, reference: Path | None) -> None:
         if not codes.exists():
             step("codes", lambda: ctx.invoke(reference_delivery, out=codes, reference=reference))
         step("ingest codes", lambda: ctx.invoke(ingest, delivery=codes))
+        step("validate codes", lambda: ctx.invoke(validate, delivery_id=codes.name))
         delivery = deliveries / DEMO_DELIVERY
         if not delivery.exists():
             step(
@@ -277,6 +280,7 @@ def demo(ctx: click.Context, reference: Path | None) -> None:
                 ),
             )
         step("ingest", lambda: ctx.invoke(ingest, delivery=delivery))
+        step("validate", lambda: ctx.invoke(validate, delivery_id=delivery.name))
         step("dbt build", lambda: run_dbt("build"))
         step("dbt docs", lambda: run_dbt("docs", "generate", "--static"))
         step(
@@ -294,8 +298,8 @@ def demo(ctx: click.Context, reference: Path | None) -> None:
     site = config.PROJECT_ROOT / "target" / "static_index.html"
     console.rule("done")
     for name, seconds in steps:
-        console.print(f"  {name:<10} {seconds:7.1f} s")
-    console.print(f"  {'total':<10} {time.monotonic() - started:7.1f} s")
+        console.print(f"  {name:<14} {seconds:7.1f} s")
+    console.print(f"  {'total':<14} {time.monotonic() - started:7.1f} s")
     console.print(f"Database: {config.database_path()}")
     console.print(f"Documentation site (one static file, open it in a browser): {site}")
 

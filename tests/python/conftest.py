@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -56,3 +57,17 @@ def manifest(scratch_database: Path, dbt_target: Path) -> dict:
     from snds.dbt import run_dbt
 
     return run_dbt("parse", target_path=dbt_target).manifest()
+
+
+@contextmanager
+def dbt_database(path: Path) -> Iterator[Path]:
+    """Point dbt (SNDS_DUCKDB_PATH) at another DuckDB file for a while."""
+    previous = os.environ.get("SNDS_DUCKDB_PATH")
+    os.environ["SNDS_DUCKDB_PATH"] = str(path)
+    try:
+        yield path
+    finally:
+        if previous is None:
+            os.environ.pop("SNDS_DUCKDB_PATH", None)
+        else:
+            os.environ["SNDS_DUCKDB_PATH"] = previous

@@ -19,6 +19,7 @@ LAYER_NAMES = {
     "staging/snds": re.compile(r"^[A-Z][A-Z0-9_]*[A-Z0-9](xx)?$"),
     # The restricted key store and the pseudonym correspondences, in the `keys` schema.
     "staging/keys": re.compile(r"^[a-z][a-z0-9_]*$"),
+    "staging/landing": re.compile(r"^[a-z][a-z0-9_]*$"),
     "staging/pseudonymisation": re.compile(r"^[a-z][a-z0-9_]*_(pseudonyms|renewals)$"),
     "intermediate": re.compile(r"^int_[a-z0-9_]+s_[a-z0-9]+$"),
     "marts": re.compile(r"^[a-z][a-z0-9_]*$"),
@@ -88,7 +89,9 @@ def test_only_staging_reads_sources(manifest: dict, catalog: Catalog) -> None:
     domains = {t.name: {c.identifier.pseudonym_domain for c in t.columns} - {None} for t in catalog.tables}
     for source, folders in readers.items():
         table = source.split(".")[-1]
-        if source.startswith("source.snds.landing."):
+        if source == "source.snds.landing.deliveries":
+            expected = ["staging/landing"]
+        elif source.startswith("source.snds.landing."):
             expected = ["staging/snds"] + ["staging/pseudonymisation"] * len(domains[table])
         else:
             expected = ["staging/keys"]
@@ -106,7 +109,7 @@ def test_direct_identifiers_come_from_the_correspondences(manifest: dict, catalo
     for table in catalog.tables:
         domains = {c.identifier.pseudonym_domain for c in table.columns} - {None}
         refs = {d.split(".")[-1] for d in nodes[table.name]["depends_on"]["nodes"] if d.startswith("model.")}
-        assert refs == {f"{d}_pseudonyms" for d in domains}, table.name
+        assert refs == {f"{d}_pseudonyms" for d in domains} | {"promoted_deliveries"}, table.name
 
 
 def test_no_hard_coded_relations(manifest: dict) -> None:
@@ -124,5 +127,6 @@ def test_declared_keys_have_a_primary_key_test(manifest: dict, catalog: Catalog)
     expected.update(
         {f"{d}_pseudonyms": [["delivered_identifier"], ["platform_pseudonym"]] for d in ("person", "professional")}
     )
+    expected["promoted_deliveries"] = [["DELIVERY_ID"]]
     assert len(expected) > 500
     assert {k: sorted(v) for k, v in tested.items()} == expected

@@ -12,6 +12,7 @@ from identifier_checks import delivered_identifiers, identifier_columns, survivi
 from snds import config
 from snds.catalog.build import Catalog
 from snds.catalog.committed import load_tables
+from snds.conformity.validate import validate_delivery
 from snds.dbt import DbtError, DbtRun, run_dbt
 from snds.ingest import ingest_delivery
 from snds.keys import store
@@ -32,6 +33,9 @@ def build(manifest: dict, scratch_database: Path, dbt_target: Path, tmp_path_fac
     ingest_delivery(codes.directory, scratch_database, tables)
     synthesize(deliveries / "D2019", SynthSpec(300, (2019, 2020), seed=5), tables, config.reference_dir(), 0.002)
     ingest_delivery(deliveries / "D2019", scratch_database, tables)
+    for delivery in (codes.directory.name, "D2019"):
+        report = validate_delivery(scratch_database, delivery, tables, 17, dbt_target)
+        assert report["status"] == "validated", report
     with duckdb.connect(str(scratch_database)) as con:
         store.init_platform(con, secrets.token_bytes(32))
     return run_dbt("build", target_path=dbt_target)
@@ -45,6 +49,7 @@ def test_every_node_builds(build: DbtRun, catalog: Catalog) -> None:
     assert all(catalog.table(name).template.is_nomenclature for name in warned_on), warned_on
     built_models = {r.node.name for r in results if r.node.resource_type == "model"}
     keys_models = {"pseudonymisation_keys", "person_pseudonyms", "professional_pseudonyms", "pseudonym_renewals"}
+    keys_models.add("promoted_deliveries")
     assert built_models == {t.name for t in catalog.tables} | keys_models
 
 
@@ -71,15 +76,16 @@ def test_staging_holds_every_landed_row(build: DbtRun, scratch_database: Path) -
 
 def test_primary_key_test_fails_on_a_duplicate(build: DbtRun, scratch_database: Path, dbt_target: Path) -> None:
     with duckdb.connect(str(scratch_database)) as con:
-        con.execute(
-            "insert into landing.IR_BEN_R select * replace ('DUPLICATE' as DELIVERY_ID) from landing.IR_BEN_R limit 1"
+        con.execute(  # in a promoted delivery, so that staging reads it
+            "insert into landing.IR_BEN_R select * replace ('DUPLICATE' as DELIVERY_FILE) from landing.IR_BEN_R "
+            "where DELIVERY_ID = 'D2019' limit 1"
         )
     try:
         with pytest.raises(DbtError):
             run_dbt("build", "--select", "IR_BEN_R", target_path=dbt_target)
     finally:
         with duckdb.connect(str(scratch_database)) as con:
-            con.execute("delete from landing.IR_BEN_R where DELIVERY_ID = 'DUPLICATE'")
+            con.execute("delete from landing.IR_BEN_R where DELIVERY_FILE = 'DUPLICATE'")
 
 
 def test_code_list_key_defects_warn_without_blocking(build: DbtRun) -> None:

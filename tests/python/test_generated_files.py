@@ -36,9 +36,14 @@ def test_check_catches_edits_missing_and_extra_files(tmp_path: Path) -> None:
 
 def test_model_sql_is_plain_sql_over_its_landing_source(catalog: Catalog) -> None:
     sql = render_model_sql(catalog.table("IR_SEX_V"))
-    assert "cast(SEX_COD as numeric(1))  as SEX_COD" in sql
-    assert sql.rstrip().endswith("from {{ source('landing', 'IR_SEX_V') }}")
-    assert sql.count("{{") == 1  # only source(): dbt's static parser reads it without Jinja
+    assert "cast(landed.SEX_COD as numeric(1))  as SEX_COD" in sql
+    assert "from {{ source('landing', 'IR_SEX_V') }} landed\n" in sql
+    # only the validated deliveries are promoted into the base
+    assert sql.rstrip().endswith(
+        "where landed.DELIVERY_ID in (select DELIVERY_ID from {{ ref('promoted_deliveries') }})"
+    )
+    # only source() and ref(): dbt's static parser reads it without Jinja
+    assert {part.split("(")[0].strip() for part in sql.split("{{")[1:]} == {"source", "ref"}
 
 
 def test_direct_identifiers_come_from_the_correspondence(catalog: Catalog) -> None:

@@ -20,6 +20,7 @@ from identifier_checks import delivered_identifiers, identifier_columns, survivi
 from snds import config
 from snds.catalog.build import Catalog
 from snds.catalog.committed import load_tables
+from snds.conformity.validate import validate_delivery
 from snds.dbt import DbtError, run_dbt
 from snds.ingest import ingest_delivery
 from snds.ingest.verify import write_manifest
@@ -34,7 +35,7 @@ pytestmark = pytest.mark.slow
 # test_duckdb_build checks the whole `snds` schema).
 SELECTION = (
     "--select",
-    "pseudonymisation_keys person_pseudonyms professional_pseudonyms pseudonym_renewals",
+    "promoted_deliveries pseudonymisation_keys person_pseudonyms professional_pseudonyms pseudonym_renewals",
     "IR_BEN_R IR_IBA_R ER_PRS_F ER_PHA_F KI_CCI_R T_MCO19C T_MCO20C T_MCO21C T_SSR19C T_HAD19C T_RIP19C",
 )
 PLACEHOLDER = "xxxxxxxxxxxxxxxxx"
@@ -101,6 +102,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
             f"insert into landing.T_MCO19C select * replace ('{PLACEHOLDER}' as NIR_ANO_17, '9999999999' as RSA_NUM) "
             "from landing.T_MCO19C limit 1"
         )
+    validate_delivery(here.database, "D2019", tables, 17, here.target)
     yield here
     if previous is None:
         os.environ.pop("SNDS_DUCKDB_PATH", None)
@@ -219,6 +221,7 @@ def second_delivery(keyed: dict[str, int], platform: Platform) -> dict[str, str]
         shutil.copy(full / name, part / name)
     write_manifest(part, kept)
     ingest_delivery(part, platform.database, load_tables())
+    assert validate_delivery(platform.database, "D2021", load_tables(), 17, platform.target)["status"] == "validated"
     platform.build()
     return before
 

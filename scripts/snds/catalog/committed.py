@@ -7,7 +7,7 @@ these files, so the project runs without the reference present.
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from snds.config import PROJECT_ROOT
@@ -23,6 +23,7 @@ class CatalogColumn:
     declared_length: str
     identifier_class: str
     identifier_kind: str
+    nomenclature: str = ""  # linked code list (`IR_SEX_V`, or `IR_SEX_V:SEX_COD` naming the code column)
 
     @property
     def max_chars(self) -> int | None:
@@ -60,6 +61,11 @@ def load_tables(seeds_dir: Path = SEEDS_DIR) -> dict[str, CatalogTable]:
                 row["identifier_kind"],
             )
         )
+    links = {
+        (row["template"], row["column_name"]): row["nomenclature"]
+        for row in _rows(seeds_dir / "snds_template_columns.csv")
+        if row["nomenclature"]
+    }
     return {
         row["table_name"]: CatalogTable(
             name=row["table_name"],
@@ -68,7 +74,10 @@ def load_tables(seeds_dir: Path = SEEDS_DIR) -> dict[str, CatalogTable]:
             year=int(row["year"]) if row["year"] else None,
             structure_id=row["structure_id"],
             primary_key=tuple(row["primary_key"].split()),
-            columns=tuple(structures[row["structure_id"]]),
+            columns=tuple(
+                replace(c, nomenclature=links.get((row["template"], c.name), ""))
+                for c in structures[row["structure_id"]]
+            ),
         )
         for row in _rows(seeds_dir / "snds_tables.csv")
     }

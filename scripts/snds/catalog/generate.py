@@ -198,13 +198,15 @@ def model_dir(table: PhysicalTable, conventions: Conventions) -> PurePosixPath:
     return product_dir / "archives" / str(table.year)
 
 
+PROMOTED = "{{ ref('promoted_deliveries') }}"
+PROMOTION_FILTER = f"where landed.DELIVERY_ID in (select DELIVERY_ID from {PROMOTED})"
+
+
 def render_model_sql(table: PhysicalTable) -> str:
-    """Cast every landed column to its type; direct identifiers come from the pseudonym correspondence."""
+    """Cast every landed column of the promoted deliveries to its type; direct identifiers come from the
+    pseudonym correspondences."""
     pseudonymised = [c for c in table.columns if c.identifier.pseudonym_domain]
-    source = f"{{{{ source('landing', '{table.name}') }}}}"
-    if not pseudonymised:
-        expressions = [(c.name, c.name) for c in table.columns]
-        return f"-- {HEADER}\nselect\n{_select_list(table, expressions)}\nfrom {source}\n"
+    source = f"{{{{ source('landing', '{table.name}') }}}} landed"
     expressions = [
         (c.name, f"{_pseudonym_alias(c)}.platform_pseudonym" if c.identifier.pseudonym_domain else f"landed.{c.name}")
         for c in table.columns
@@ -214,8 +216,11 @@ def render_model_sql(table: PhysicalTable) -> str:
         f"\n    on landed.{c.name} = {_pseudonym_alias(c)}.delivered_identifier"
         for c in pseudonymised
     )
-    comment = "-- Direct identifiers: the CNAM's values are replaced by platform pseudonyms (keys schema).\n"
-    return f"-- {HEADER}\n{comment}select\n{_select_list(table, expressions)}\nfrom {source} landed{joins}\n"
+    comment = "-- Only validated deliveries (snds validate) are promoted into the base.\n"
+    if pseudonymised:
+        comment += "-- Direct identifiers: the CNAM's values are replaced by platform pseudonyms (keys schema).\n"
+    select = _select_list(table, expressions)
+    return f"-- {HEADER}\n{comment}select\n{select}\nfrom {source}{joins}\n{PROMOTION_FILTER}\n"
 
 
 def _pseudonym_alias(column: Column) -> str:

@@ -73,16 +73,18 @@ def _key_cte(name: str, domain: str | None, status: str) -> str:
 
 def _correspondence_sql(catalog: Catalog, conventions: Conventions, domain: str) -> str:
     sources = "\n    union\n".join(
-        f"    select {column.name} as delivered_identifier from {{{{ source('landing', '{table}') }}}}"
+        f"    select {column.name} as delivered_identifier from {{{{ source('landing', '{table}') }}}}\n"
+        f"    where DELIVERY_ID in (select DELIVERY_ID from promoted)"
         for table, column in _identifier_columns(catalog, domain)
     )
     pseudonym = _pseudonym_sql(conventions, domain, "delivered.delivered_identifier", "active_key")
     length = conventions.pseudonyms.length
     return (
         f"-- {HEADER}\n"
-        f"-- Every {domain} identifier delivered into landing, once, with its platform pseudonym under the active\n"
+        f"-- Every {domain} identifier of the promoted deliveries, once, with its platform pseudonym under the active\n"
         "-- platform key (joined at run time from the keys schema: no key in the SQL).\n"
-        f"with delivered as (\n{sources}\n),\n\n"
+        "with promoted as (\n    select DELIVERY_ID from {{ ref('promoted_deliveries') }}\n),\n\n"
+        f"delivered as (\n{sources}\n),\n\n"
         f"{_key_cte('active_key', domain, 'active')},\n\n"
         "final as (\n"
         "    select\n"
