@@ -17,7 +17,7 @@ from conftest import dbt_database
 from snds import config
 from snds.catalog.committed import load_tables
 from snds.cli import main
-from snds.conformity.checks import table_checks
+from snds.conformity.checks import code_lists, table_checks
 from snds.conformity.validate import compile_queries, run_checks, summarise
 from snds.ingest import ingest_delivery
 from snds.landing import init_landing
@@ -70,9 +70,9 @@ def landed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Landed]:
 
 def test_each_table_compiles_to_one_query_over_its_rows(landed: Landed) -> None:
     tables = load_tables()
-    code_lists = {n: t for n, t in tables.items() if t.product == "NOMENCLATURES"}
+    nomenclatures = code_lists(tables)
     names = ("ER_PRS_F", "ER_PHA_F", "IR_BEN_R", "T_MCO19B", "T_MCO19C", "KI_CCI_R")
-    checks = {n: table_checks(tables[n], code_lists, 17) for n in names}
+    checks = {n: table_checks(tables[n], nomenclatures, 17) for n in names}
     queries = compile_queries("D1", checks, landed.target)
     assert set(queries) == set(names)
     for name, sql in queries.items():

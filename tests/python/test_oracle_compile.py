@@ -6,7 +6,7 @@ import pytest
 
 from hmac_vectors import hmac_vector_sql
 from snds.catalog.committed import load_tables
-from snds.conformity.checks import macro_call, table_checks
+from snds.conformity.checks import code_lists, macro_call, table_checks
 from snds.dbt import DbtRun, compile_oracle_offline
 from snds.oracle_check import check_compiled_project
 from snds.sqlcheck import check_sql, sql_files
@@ -63,8 +63,8 @@ def test_the_key_check_hook_is_a_plsql_block_on_oracle(compiled: DbtRun) -> None
 
 def test_conformity_queries_compile_for_oracle_and_pass_the_check(compiled: DbtRun) -> None:
     tables = load_tables()
-    code_lists = {n: t for n, t in tables.items() if t.product == "NOMENCLATURES"}
+    nomenclatures = code_lists(tables)
     for name in ("ER_PRS_F", "T_MCO19B", "IR_BEN_R"):
-        sql = _compile_inline(compiled, macro_call(name, "D1", table_checks(tables[name], code_lists, 17)))
+        sql = _compile_inline(compiled, macro_call(name, "D1", table_checks(tables[name], nomenclatures, 17)))
         assert "count(*) over (partition by" in sql and "left join" in sql
         assert not check_sql(sql), (name, check_sql(sql))

@@ -6,7 +6,6 @@ first delivery, a second delivery, a key rotation, the retirement of the previou
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from conftest import dbt_database
 from hmac_vectors import VECTORS, hmac_vector_sql
 from identifier_checks import delivered_identifiers, identifier_columns, surviving_identifiers
 from snds import config
@@ -91,23 +91,18 @@ class Platform:
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     root = tmp_path_factory.mktemp("pseudonymisation")
     here = Platform(root / "warehouse.duckdb", root / "target", root / "deliveries", root / "secrets")
-    previous = os.environ.get("SNDS_DUCKDB_PATH")
-    os.environ["SNDS_DUCKDB_PATH"] = str(here.database)
-    tables = load_tables()
-    init_landing(here.database, tables)
-    synthesize(here.deliveries / "D2019", SynthSpec(300, (2019, 2020), seed=5), tables, config.reference_dir(), 0.0)
-    ingest_delivery(here.deliveries / "D2019", here.database, tables)
-    with here.connect() as con:  # a stay whose patient is unknown, as the PMSI writes it
-        con.execute(
-            f"insert into landing.T_MCO19C select * replace ('{PLACEHOLDER}' as NIR_ANO_17, '9999999999' as RSA_NUM) "
-            "from landing.T_MCO19C limit 1"
-        )
-    validate_delivery(here.database, "D2019", tables, 17, here.target)
-    yield here
-    if previous is None:
-        os.environ.pop("SNDS_DUCKDB_PATH", None)
-    else:
-        os.environ["SNDS_DUCKDB_PATH"] = previous
+    with dbt_database(here.database):
+        tables = load_tables()
+        init_landing(here.database, tables)
+        synthesize(here.deliveries / "D2019", SynthSpec(300, (2019, 2020), seed=5), tables, config.reference_dir(), 0.0)
+        ingest_delivery(here.deliveries / "D2019", here.database, tables)
+        with here.connect() as con:  # a stay whose patient is unknown, as the PMSI writes it
+            con.execute(
+                f"insert into landing.T_MCO19C select * replace ('{PLACEHOLDER}' as NIR_ANO_17, "
+                "'9999999999' as RSA_NUM) from landing.T_MCO19C limit 1"
+            )
+        validate_delivery(here.database, "D2019", tables, 17, here.target)
+        yield here
 
 
 def test_without_a_platform_key_nothing_is_pseudonymised(platform: Platform) -> None:

@@ -45,6 +45,11 @@ class Check:
         return {"kind": self.kind, "column": self.column, "columns": list(self.columns), **self.arguments}
 
 
+def code_lists(tables: dict[str, CatalogTable]) -> dict[str, CatalogTable]:
+    """The nomenclature tables, by name: what code-list checks compare values with."""
+    return {name: t for name, t in tables.items() if t.product == "NOMENCLATURES"}
+
+
 def _code_list(column: CatalogColumn, code_lists: dict[str, CatalogTable]) -> tuple[str, str] | None:
     """(code list, code column) of a column linked to a nomenclature, when the link is unambiguous."""
     table, _, code = column.nomenclature.partition(":")

@@ -14,7 +14,7 @@ import duckdb
 
 from snds.catalog.committed import CatalogTable
 from snds.config import PROJECT_ROOT
-from snds.conformity.checks import Check, macro_call, table_checks
+from snds.conformity.checks import Check, code_lists, macro_call, table_checks
 from snds.dbt import run_dbt
 
 THRESHOLDS_SEED = PROJECT_ROOT / "seeds" / "conformity" / "conformity_thresholds.csv"
@@ -111,10 +111,10 @@ def run_checks(
     target_path: Path,
 ) -> list[CheckResult]:
     thresholds = load_thresholds()
-    code_lists = {name: t for name, t in tables.items() if t.product == "NOMENCLATURES"}
+    nomenclatures = code_lists(tables)
     with duckdb.connect(str(database)) as con:
         names = delivered_tables(con, delivery_id)
-    checks = {name: table_checks(tables[name], code_lists, pseudonym_length) for name in names}
+    checks = {name: table_checks(tables[name], nomenclatures, pseudonym_length) for name in names}
     queries = compile_queries(delivery_id, checks, target_path)
     results: list[CheckResult] = []
     with duckdb.connect(str(database)) as con:
