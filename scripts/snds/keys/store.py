@@ -201,19 +201,21 @@ def _retire(con: duckdb.DuckDBPyConnection, scope: str, status: str) -> None:
     )
 
 
+def _tables_in(con: duckdb.DuckDBPyConnection, schema: str) -> set[str]:
+    rows = con.execute("select table_name from information_schema.tables where table_schema = ?", [schema])
+    return {r[0].upper() for r in rows.fetchall()}
+
+
 def _correspondences_not_under(con: duckdb.DuckDBPyConnection, key_id: str) -> list[str]:
+    built = _tables_in(con, "keys")
     stale = []
-    for table in (f"keys.{c}" for c in CORRESPONDENCES):
-        exists = con.execute(
-            "select count(*) from information_schema.tables where table_schema = 'keys' and table_name = ?",
-            [table.split(".")[1]],
-        ).fetchone()
-        if not exists or not exists[0]:
-            stale.append(table)
+    for name in CORRESPONDENCES:
+        if name.upper() not in built:
+            stale.append(f"keys.{name}")
             continue
-        other = con.execute(f"select count(*) from {table} where key_id <> ?", [key_id]).fetchone()
+        other = con.execute(f"select count(*) from keys.{name} where key_id <> ?", [key_id]).fetchone()
         if other and other[0]:
-            stale.append(table)
+            stale.append(f"keys.{name}")
     return stale
 
 
@@ -223,10 +225,7 @@ def _tables_with_other_pseudonyms(con: duckdb.DuckDBPyConnection) -> list[str]:
     from snds.catalog.conventions import IdentifierClass, load_conventions
 
     placeholders = list(load_conventions().pseudonyms.person_placeholders)
-    built = {
-        r[0].upper()
-        for r in con.execute("select table_name from information_schema.tables where table_schema = 'snds'").fetchall()
-    }
+    built = _tables_in(con, "snds")
     stale = []
     for table in load_tables().values():
         if table.name.upper() not in built:
