@@ -32,6 +32,15 @@ class CatalogColumn:
 
 
 @dataclass(frozen=True)
+class CatalogLink:
+    """Columns of a table that reference a parent template's columns (declared by the dictionary)."""
+
+    columns: tuple[str, ...]
+    parent_template: str
+    parent_columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class CatalogTable:
     name: str
     product: str
@@ -40,6 +49,7 @@ class CatalogTable:
     structure_id: str
     primary_key: tuple[str, ...]
     columns: tuple[CatalogColumn, ...]
+    links: tuple[CatalogLink, ...] = ()
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -66,6 +76,11 @@ def load_tables(seeds_dir: Path = SEEDS_DIR) -> dict[str, CatalogTable]:
         for row in _rows(seeds_dir / "snds_template_columns.csv")
         if row["nomenclature"]
     }
+    declared: dict[str, list[CatalogLink]] = {}
+    for row in _rows(seeds_dir / "snds_template_foreign_keys.csv"):
+        declared.setdefault(row["template"], []).append(
+            CatalogLink(tuple(row["columns"].split()), row["parent_template"], tuple(row["parent_columns"].split()))
+        )
     return {
         row["table_name"]: CatalogTable(
             name=row["table_name"],
@@ -78,6 +93,7 @@ def load_tables(seeds_dir: Path = SEEDS_DIR) -> dict[str, CatalogTable]:
                 replace(c, nomenclature=links.get((row["template"], c.name), ""))
                 for c in structures[row["structure_id"]]
             ),
+            links=tuple(declared.get(row["template"], ())),
         )
         for row in _rows(seeds_dir / "snds_tables.csv")
     }

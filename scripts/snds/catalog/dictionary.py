@@ -69,6 +69,15 @@ class DictColumn:
 
 
 @dataclass(frozen=True)
+class ForeignKey:
+    """A declared link: `columns` of this table reference `parent_columns` of `parent` (a table or template)."""
+
+    columns: tuple[str, ...]
+    parent: str
+    parent_columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class DictTable:
     name: str  # table name, or PMSI template name such as T_MCOaaB
     product: str
@@ -78,6 +87,7 @@ class DictTable:
     source: str  # dictionary folder, e.g. "PMSI/PMSI MCO" or "ORAVAL"
     label: str = field(default="", compare=False)
     notes: str = field(default="", compare=False)
+    foreign_keys: tuple[ForeignKey, ...] = ()
 
     @property
     def is_nomenclature(self) -> bool:
@@ -115,6 +125,19 @@ def _keys(raw: str | list[str] | None) -> tuple[str, ...]:
     return (raw,) if isinstance(raw, str) else tuple(raw)
 
 
+def _foreign_keys(raw: list[dict] | None, columns: tuple[DictColumn, ...]) -> tuple[ForeignKey, ...]:
+    """The declared foreign keys whose columns exist in the table; names upper-cased (the dictionary mixes cases)."""
+    names = {c.name for c in columns}
+    links = []
+    for entry in raw or []:
+        fields = tuple(k.upper() for k in _keys(entry["fields"]))
+        reference = entry["reference"]
+        parent_fields = tuple(k.upper() for k in _keys(reference["fields"]))
+        if len(fields) == len(parent_fields) and set(fields) <= names:
+            links.append(ForeignKey(fields, reference["resource"], parent_fields))
+    return tuple(dict.fromkeys(links))
+
+
 def _nomenclature_link(raw: str | None) -> str | None:
     raw = (raw or "").strip()
     return None if raw in ("", "-") else raw
@@ -147,6 +170,7 @@ def _read_table(path: Path, schemas: Path) -> DictTable:
         source=path.parent.relative_to(schemas).as_posix(),
         label=data.get("title", ""),
         notes=data.get("observation", ""),
+        foreign_keys=_foreign_keys(data.get("foreignKeys"), columns),
     )
 
 

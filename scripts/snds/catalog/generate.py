@@ -93,6 +93,16 @@ _SEEDS_YAML = {
             },
         ),
         _seed(
+            "snds_template_foreign_keys",
+            "Links declared by the dictionary between tables or templates (what relational conformity checks follow).",
+            {
+                "template": (_TEXT, "Dictionary table or template holding the referencing columns."),
+                "columns": (_TEXT, "Referencing columns, space-separated."),
+                "parent_template": (_TEXT, "Referenced table or template (same year for PMSI templates)."),
+                "parent_columns": (_TEXT, "Referenced columns, space-separated, in the same order."),
+            },
+        ),
+        _seed(
             "snds_structure_columns",
             "Ordered columns of every structure, with the physical types used on both engines.",
             {
@@ -150,6 +160,14 @@ def render_seeds(catalog: Catalog) -> dict[PurePosixPath, str]:
             for i, c in enumerate(t.columns, start=1)
         ),
     )
+    foreign_keys = _csv(
+        ["template", "columns", "parent_template", "parent_columns"],
+        (
+            (t.name, " ".join(fk.columns), fk.parent, " ".join(fk.parent_columns))
+            for t in catalog.templates
+            for fk in t.foreign_keys
+        ),
+    )
     structure_columns = _csv(
         [
             "structure_id",
@@ -180,6 +198,7 @@ def render_seeds(catalog: Catalog) -> dict[PurePosixPath, str]:
         SEEDS_ROOT / "_catalog__seeds.yml": yaml_file(_SEEDS_YAML),
         SEEDS_ROOT / "snds_tables.csv": tables,
         SEEDS_ROOT / "snds_template_columns.csv": template_columns,
+        SEEDS_ROOT / "snds_template_foreign_keys.csv": foreign_keys,
         SEEDS_ROOT / "snds_structure_columns.csv": structure_columns,
     }
 
