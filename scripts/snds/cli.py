@@ -140,9 +140,24 @@ def _years(text: str) -> tuple[int, ...]:
 @click.option("--patients", type=click.IntRange(min=1), default=1000, show_default=True)
 @click.option("--years", "years_text", default="2019-2020", show_default=True, help="YYYY or YYYY-YYYY.")
 @click.option("--seed", type=int, default=1, show_default=True)
-@click.option("--faults", type=click.FloatRange(0, 0.5), default=0.0, show_default=True, help="Share of bad rows.")
+@click.option(
+    "--faults",
+    type=click.FloatRange(0, 0.5),
+    default=0.0,
+    show_default=True,
+    help="Share of bad rows that ingestion must quarantine; above 0, also rows that break conformity checks.",
+)
+@click.option(
+    "--fault-kinds",
+    type=click.Choice(["all", "ingestion", "conformity"]),
+    default="all",
+    show_default=True,
+    help="Which faults --faults plants.",
+)
 @reference_option
-def synth(out: Path, patients: int, years_text: str, seed: int, faults: float, reference: Path | None) -> None:
+def synth(
+    out: Path, patients: int, years_text: str, seed: int, faults: float, fault_kinds: str, reference: Path | None
+) -> None:
     """Write a synthetic CNAM delivery to OUT (MANIFEST.csv + files), and OUT.truth.json beside it."""
     from snds.catalog.committed import load_tables
     from snds.synth import SynthSpec, synthesize, truth_path
@@ -155,8 +170,9 @@ def synth(out: Path, patients: int, years_text: str, seed: int, faults: float, r
                 spec,
                 load_tables(),
                 reference or config.reference_dir(),
-                faults,
+                faults if fault_kinds != "conformity" else 0.0,
                 lambda table: status.update(f"writing {table}"),
+                conformity_faults=faults > 0 and fault_kinds != "ingestion",
             )
     except FileExistsError as error:
         fail(str(error))
@@ -276,6 +292,7 @@ def demo(ctx: click.Context, reference: Path | None) -> None:
                     years_text="2019-2020",
                     seed=1,
                     faults=0.001,
+                    fault_kinds="ingestion",
                     reference=reference,
                 ),
             )

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 from dbt.cli.main import dbtRunner, dbtRunnerResult
+from dbt.contracts.graph.manifest import Manifest
 
 from snds.config import PROFILES_DIR, PROJECT_ROOT
 
@@ -28,20 +31,62 @@ class DbtRun:
         return json.loads((self.target_path / "manifest.json").read_text(encoding="utf-8"))
 
 
-def run_dbt(*args: str, target_path: Path | None = None) -> DbtRun:
-    """`dbt <args>` against this project; raises DbtError when dbt reports a failure."""
+@contextmanager
+def dbt_database(path: Path) -> Iterator[Path]:
+    """Point dbt's DuckDB profile (SNDS_DUCKDB_PATH) at another database file for a while."""
+    previous = os.environ.get("SNDS_DUCKDB_PATH")
+    os.environ["SNDS_DUCKDB_PATH"] = str(path.resolve())
+    try:
+        yield path
+    finally:
+        if previous is None:
+            os.environ.pop("SNDS_DUCKDB_PATH", None)
+        else:
+            os.environ["SNDS_DUCKDB_PATH"] = previous
+
+
+def run_dbt(*args: str, target_path: Path | None = None, manifest: Manifest | None = None) -> DbtRun:
+    """`dbt <args>` against this project (parsed already when `manifest` is given); raises DbtError on failure."""
     path = target_path or PROJECT_ROOT / "target"
     argv = [*args, "--project-dir", str(PROJECT_ROOT), "--profiles-dir", str(PROFILES_DIR)]
     argv += ["--target-path", str(path)]
     cwd = Path.cwd()
     os.chdir(PROJECT_ROOT)  # the profile's relative DuckDB path is relative to the project
     try:
-        result = dbtRunner().invoke(argv)
+        result = dbtRunner(manifest=manifest).invoke(argv)
     finally:
         os.chdir(cwd)
     if not result.success:
         raise DbtError(f"`dbt {' '.join(args)}` failed{_failure_detail(result)}")
     return DbtRun(result, path)
+
+
+class InlineCompiler:
+    """Compile SQL snippets (Jinja with the project's macros and sources), parsing the project once: a compile with
+    the parsed manifest in memory, no relation cache and no JSON written takes about a second instead of twenty.
+    `database`: the DuckDB file the snippets will run on; `dbt_target`: another profile target (Oracle offline).
+    """
+
+    def __init__(self, target_path: Path, database: Path | None = None, dbt_target: str | None = None) -> None:
+        self.target_path, self.database = target_path, database
+        self._options = ("--quiet", "--log-level", "none", *(("--target", dbt_target) if dbt_target else ()))
+        self._manifest: Manifest | None = None
+
+    def compile(self, sql: str) -> str:
+        with dbt_database(self.database) if self.database else nullcontext():
+            if self._manifest is None:
+                self._manifest = run_dbt("parse", *self._options, target_path=self.target_path).result.result
+            run = run_dbt(
+                "compile",
+                *self._options,
+                "--no-populate-cache",
+                "--no-write-json",
+                "--inline",
+                sql,
+                target_path=self.target_path,
+                manifest=self._manifest,
+            )
+        return run.result.result.results[0].node.compiled_code
 
 
 def _failure_detail(result: dbtRunnerResult) -> str:

@@ -50,6 +50,14 @@ BOOKKEEPING_DDL = (
     REASON varchar(4000) not null,
     RAW_TEXT varchar
 )""",
+    # Rows per month of the tables with a volume rule, per validated delivery (what the next one is compared with).
+    """create table if not exists landing.delivery_volumes (
+    DELIVERY_ID varchar(128) not null,
+    TABLE_NAME varchar(128) not null,
+    TEMPLATE varchar(128) not null,
+    VOLUME_MONTH date,
+    ROW_COUNT bigint not null
+)""",
 )
 
 
@@ -84,8 +92,8 @@ def create_bookkeeping(con: duckdb.DuckDBPyConnection) -> None:
 
 def _existing_columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, str]]]:
     rows = con.execute(
-        "select table_name, column_name, data_type from information_schema.columns "
-        "where table_schema = ? and table_name not in ('deliveries', 'delivery_files', 'quarantine') "
+        "select table_name, column_name, data_type from information_schema.columns where table_schema = ? "
+        "and table_name not in ('deliveries', 'delivery_files', 'quarantine', 'delivery_volumes') "
         "order by table_name, ordinal_position",
         [LANDING_SCHEMA],
     ).fetchall()

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -36,14 +34,10 @@ def catalog(dictionary: list[DictTable], conventions: Conventions) -> Catalog:
 @pytest.fixture(scope="session")
 def scratch_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A fresh DuckDB file for this test session, used by dbt through SNDS_DUCKDB_PATH."""
-    path = tmp_path_factory.mktemp("duckdb") / "warehouse.duckdb"
-    previous = os.environ.get("SNDS_DUCKDB_PATH")
-    os.environ["SNDS_DUCKDB_PATH"] = str(path)
-    yield path
-    if previous is None:
-        os.environ.pop("SNDS_DUCKDB_PATH", None)
-    else:
-        os.environ["SNDS_DUCKDB_PATH"] = previous
+    from snds.dbt import dbt_database
+
+    with dbt_database(tmp_path_factory.mktemp("duckdb") / "warehouse.duckdb") as path:
+        yield path
 
 
 @pytest.fixture(scope="session")
@@ -57,17 +51,3 @@ def manifest(scratch_database: Path, dbt_target: Path) -> dict:
     from snds.dbt import run_dbt
 
     return run_dbt("parse", target_path=dbt_target).manifest()
-
-
-@contextmanager
-def dbt_database(path: Path) -> Iterator[Path]:
-    """Point dbt (SNDS_DUCKDB_PATH) at another DuckDB file for a while."""
-    previous = os.environ.get("SNDS_DUCKDB_PATH")
-    os.environ["SNDS_DUCKDB_PATH"] = str(path)
-    try:
-        yield path
-    finally:
-        if previous is None:
-            os.environ.pop("SNDS_DUCKDB_PATH", None)
-        else:
-            os.environ["SNDS_DUCKDB_PATH"] = previous

@@ -12,6 +12,7 @@ from identifier_checks import delivered_identifiers, identifier_columns, survivi
 from snds import config
 from snds.catalog.build import Catalog
 from snds.catalog.committed import load_tables
+from snds.conformity.checks import project_rules
 from snds.conformity.validate import validate_delivery
 from snds.dbt import DbtError, DbtRun, run_dbt
 from snds.ingest import ingest_delivery
@@ -34,7 +35,7 @@ def build(manifest: dict, scratch_database: Path, dbt_target: Path, tmp_path_fac
     synthesize(deliveries / "D2019", SynthSpec(300, (2019, 2020), seed=5), tables, config.reference_dir(), 0.002)
     ingest_delivery(deliveries / "D2019", scratch_database, tables)
     for delivery in (codes.directory.name, "D2019"):
-        report = validate_delivery(scratch_database, delivery, tables, 17, dbt_target)
+        report = validate_delivery(scratch_database, delivery, project_rules(tables), dbt_target)
         assert report["status"] == "validated", report
     with duckdb.connect(str(scratch_database)) as con:
         store.init_platform(con, secrets.token_bytes(32))

@@ -6,8 +6,9 @@ import pytest
 
 from hmac_vectors import hmac_vector_sql
 from snds.catalog.committed import load_tables
-from snds.conformity.checks import code_lists, macro_call, table_checks
-from snds.dbt import DbtRun, compile_oracle_offline
+from snds.conformity.checks import examples_call, macro_call, month_column, project_rules, table_checks
+from snds.conformity.validate import compile_parts
+from snds.dbt import ORACLE_OFFLINE_TARGET, DbtRun, InlineCompiler, compile_oracle_offline
 from snds.oracle_check import check_compiled_project
 from snds.sqlcheck import check_sql, sql_files
 
@@ -19,9 +20,10 @@ def compiled(tmp_path_factory: pytest.TempPathFactory) -> DbtRun:
     return compile_oracle_offline("--quiet", target_path=tmp_path_factory.mktemp("oracle_target"))
 
 
-def _compile_inline(compiled: DbtRun, sql: str) -> str:
-    run = compile_oracle_offline("--quiet", "--inline", sql, target_path=compiled.target_path)
-    return run.result.result.results[0].node.compiled_code
+@pytest.fixture(scope="module")
+def oracle(compiled: DbtRun) -> InlineCompiler:
+    """Inline snippets compiled for Oracle offline, the project parsed once."""
+    return InlineCompiler(compiled.target_path, dbt_target=ORACLE_OFFLINE_TARGET)
 
 
 def test_whole_project_compiles_for_oracle_and_passes_the_check(compiled: DbtRun) -> None:
@@ -34,18 +36,17 @@ def test_whole_project_compiles_for_oracle_and_passes_the_check(compiled: DbtRun
     assert not report.failures, report.describe()
 
 
-def test_hmac_vectors_compile_for_oracle(compiled: DbtRun) -> None:
-    sql = _compile_inline(compiled, hmac_vector_sql(" from dual"))
+def test_hmac_vectors_compile_for_oracle(oracle: InlineCompiler) -> None:
+    sql = oracle.compile(hmac_vector_sql(" from dual"))
     assert "standard_hash(utl_raw.concat(k.opad, standard_hash(utl_raw.concat(k.ipad" in sql
     assert "utl_i18n.string_to_raw(vectors.v, 'AL32UTF8')" in sql
     assert not check_sql(sql)
 
 
-def test_project_pseudonyms_and_generalisation_compile_for_oracle(compiled: DbtRun) -> None:
-    project = _compile_inline(compiled, "{{ project_pseudonyms('P001', ref('IR_BEN_R'), 'BEN_NIR_PSA') }}")
+def test_project_pseudonyms_and_generalisation_compile_for_oracle(oracle: InlineCompiler) -> None:
+    project = oracle.compile("{{ project_pseudonyms('P001', ref('IR_BEN_R'), 'BEN_NIR_PSA') }}")
     assert "key_scope = 'project:P001'" in project and "standard_hash" in project
-    generalised = _compile_inline(
-        compiled,
+    generalised = oracle.compile(
         "select {{ generalise('ER_PRS_F', 'EXE_SOI_DTD') }} as soins, {{ generalise('T_HAD19B', 'BDI_COD') }} as dpt,"
         " {{ generalise('T_HAD19C', 'ENT_DAT') }} as entree from {{ ref('ER_PRS_F') }}, {{ ref('T_HAD19B') }},"
         " {{ ref('T_HAD19C') }}",
@@ -55,16 +56,28 @@ def test_project_pseudonyms_and_generalisation_compile_for_oracle(compiled: DbtR
         assert not check_sql(sql), sql
 
 
-def test_the_key_check_hook_is_a_plsql_block_on_oracle(compiled: DbtRun) -> None:
-    hook = _compile_inline(compiled, "{{ assert_one_active_key('platform', 'person') }}")
+def test_the_key_check_hook_is_a_plsql_block_on_oracle(oracle: InlineCompiler) -> None:
+    hook = oracle.compile("{{ assert_one_active_key('platform', 'person') }}")
     assert hook.lstrip().startswith("declare") and hook.rstrip().endswith("end;")
     assert "raise_application_error(-20001, 'pseudonymisation needs exactly one active platform key" in hook
 
 
-def test_conformity_queries_compile_for_oracle_and_pass_the_check(compiled: DbtRun) -> None:
-    tables = load_tables()
-    nomenclatures = code_lists(tables)
-    for name in ("ER_PRS_F", "T_MCO19B", "IR_BEN_R"):
-        sql = _compile_inline(compiled, macro_call(name, "D1", table_checks(tables[name], nomenclatures, 17)))
-        assert "count(*) over (partition by" in sql and "left join" in sql
-        assert not check_sql(sql), (name, check_sql(sql))
+def test_conformity_queries_compile_for_oracle_and_pass_the_check(oracle: InlineCompiler) -> None:
+    rules = project_rules(load_tables())
+    snippets, kinds = {}, set()
+    for name in ("ER_PRS_F", "ER_PHA_F", "T_MCO19B", "T_MCO19C", "IR_BEN_R"):
+        checks = table_checks(rules.tables[name], rules)
+        kinds |= {c.kind for c in checks}
+        snippets[name] = macro_call(name, "D1", checks, month_column(rules.tables[name], rules))
+        for i, check in enumerate(checks):  # the examples query of every check
+            snippets[f"{name}.{i}"] = examples_call(name, "D1", check, [rules.tables[name].columns[0].name], 5)
+    compiled_sql = compile_parts(snippets, oracle.compile)
+    assert set(compiled_sql) == set(snippets)
+    for part, sql in compiled_sql.items():
+        if "." in part:
+            assert "fetch first 5 rows only" in sql
+        else:
+            assert "left join" in sql
+            assert ("count(*) over (partition by" in sql) == bool(rules.tables[part].primary_key)
+        assert not check_sql(sql), (part, check_sql(sql))
+    assert kinds >= {"foreign_key", "date_in_year", "start_before_end", "birth_before_event", "cleaning_flag"}

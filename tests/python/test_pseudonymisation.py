@@ -14,14 +14,14 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from conftest import dbt_database
 from hmac_vectors import VECTORS, hmac_vector_sql
 from identifier_checks import delivered_identifiers, identifier_columns, surviving_identifiers
 from snds import config
 from snds.catalog.build import Catalog
 from snds.catalog.committed import load_tables
+from snds.conformity.checks import project_rules
 from snds.conformity.validate import validate_delivery
-from snds.dbt import DbtError, run_dbt
+from snds.dbt import DbtError, dbt_database, run_dbt
 from snds.ingest import ingest_delivery
 from snds.ingest.verify import write_manifest
 from snds.keys import leaks, store
@@ -101,7 +101,10 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
                 f"insert into landing.T_MCO19C select * replace ('{PLACEHOLDER}' as NIR_ANO_17, "
                 "'9999999999' as RSA_NUM) from landing.T_MCO19C limit 1"
             )
-        validate_delivery(here.database, "D2019", tables, 17, here.target)
+            con.execute(
+                "insert into landing.T_MCO19B select * replace ('9999999999' as RSA_NUM) from landing.T_MCO19B limit 1"
+            )
+        assert validate_delivery(here.database, "D2019", project_rules(tables), here.target)["status"] == "validated"
         yield here
 
 
@@ -216,7 +219,8 @@ def second_delivery(keyed: dict[str, int], platform: Platform) -> dict[str, str]
         shutil.copy(full / name, part / name)
     write_manifest(part, kept)
     ingest_delivery(part, platform.database, load_tables())
-    assert validate_delivery(platform.database, "D2021", load_tables(), 17, platform.target)["status"] == "validated"
+    report = validate_delivery(platform.database, "D2021", project_rules(load_tables()), platform.target)
+    assert report["status"] == "validated", report
     platform.build()
     return before
 

@@ -27,36 +27,39 @@ REPORTS_DIR = config.PROJECT_ROOT / "data" / "reports"
 def validate(delivery_id: str, database: Path | None, as_json: bool, report_dir: Path | None) -> None:
     """Run the catalog's conformity checks on an ingested delivery; exit 1 if an error-severity check fails."""
     from snds.catalog.committed import load_tables
-    from snds.catalog.conventions import load_conventions
+    from snds.conformity.checks import RuleError, project_rules
+    from snds.conformity.report import write_report
     from snds.conformity.validate import ValidationError, validate_delivery
 
     target = database or config.database_path()
     out = report_dir or REPORTS_DIR / delivery_id
     try:
-        with console.status(f"checking delivery {delivery_id}"):
+        rules = project_rules(load_tables())
+        with console.status(f"checking delivery {delivery_id}") as status:
             report = validate_delivery(
                 target,
                 delivery_id,
-                load_tables(),
-                load_conventions().pseudonyms.length,
+                rules,
                 config.PROJECT_ROOT / "target" / "conformity",
+                progress=lambda step: status.update(f"checking delivery {delivery_id}: {step}"),
             )
-    except (ValidationError, DbtError) as error:
+    except (ValidationError, RuleError, DbtError) as error:
         fail(str(error))
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "conformity.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    json_path, html_path = write_report(report, out)
     if as_json:
         click.echo(json.dumps(report, indent=2, sort_keys=True))
+    flagged = sum(sum(entry["flags"].values()) for entry in report["tables"].values())
     console.print(
         f"delivery {delivery_id}: {report['status']}; {report['checks']} checks of {report['check_kinds']} kinds "
-        f"on {len(report['tables'])} tables, {report['errors']} errors, {report['warnings']} warnings; "
-        f"report {out / 'conformity.json'}"
+        f"on {len(report['tables'])} tables, {report['errors']} errors, {report['warnings']} warnings, "
+        f"{report['skipped']} skipped, {flagged} rows flagged by cleaning rules; report {html_path} ({json_path.name})",
+        highlight=False,
     )
     for table, entry in report["tables"].items():
         for failed in entry["failed"]:
             if failed["severity"] == "error":
                 console.print(
-                    f"  [red]error[/] {table} {failed['check']}: {failed['failing']} of {entry['rows']} rows",
+                    f"  [red]error[/] {table} {failed['check']}: {failed['failing']} of {failed['checked']}",
                     highlight=False,
                 )
     if report["status"] == "rejected":

@@ -11,6 +11,7 @@ import duckdb
 
 from snds.catalog.committed import CatalogTable
 from snds.ingest.verify import write_manifest
+from snds.synth.conformity_faults import count_flagged, plant_conformity_faults
 from snds.synth.faults import plant_faults
 from snds.synth.generate import SynthSpec, build_tables, export_sql, load_code_pools, table_queries
 
@@ -31,8 +32,13 @@ def synthesize(
     reference: Path,
     fault_rate: float = 0.0,
     progress: Callable[[str], None] = lambda _: None,
+    conformity_faults: bool = False,
 ) -> SynthReport:
-    """Write the delivery into `out` (created; must be empty or absent)."""
+    """Write the delivery into `out` (created; must be empty or absent).
+
+    `fault_rate`: share of rows that ingestion must quarantine; `conformity_faults`: rows that load but break
+    named conformity checks. Both are listed in the truth file.
+    """
     out.mkdir(parents=True, exist_ok=True)
     if any(out.iterdir()):
         raise FileExistsError(f"{out} is not empty")
@@ -49,10 +55,23 @@ def synthesize(
             f"copy ({export_sql(table, query, produced)}) to '{path}' (format csv, delimiter ';', header, quote '\"')"
         ).fetchone()
         rows[path.name] = int(written[0]) if written else 0
+    planted = plant_conformity_faults(out, catalog, rows, min(spec.years)) if conformity_faults else []
+    counted = [_information_only_lines(out)]  # before ingestion faults, which make files unreadable as text
     faults = plant_faults(out, catalog, rows, fault_rate, spec.seed) if fault_rate > 0 else []
     write_manifest(out, ((name, name.removesuffix(".csv")) for name in sorted(rows)))
-    _write_truth(con, truth_path(out), spec, faults)
-    return SynthReport(out, rows, len(faults))
+    _write_truth(con, truth_path(out), spec, faults, [*planted, *counted])
+    return SynthReport(out, rows, len(faults) + len(planted))
+
+
+def _information_only_lines(out: Path) -> dict[str, str | int]:
+    """The generator marks about 3 % of DCIR lines as sent for information only: what the cleaning flag counts."""
+    check = "cleaning_flag:information_only_line:DPN_QLF"
+    return {
+        "kind": "information_only_line",
+        "table": "ER_PRS_F",
+        "check": check,
+        "count": count_flagged(out, "ER_PRS_F", "DPN_QLF", "71"),
+    }
 
 
 def truth_path(delivery: Path) -> Path:
@@ -60,7 +79,9 @@ def truth_path(delivery: Path) -> Path:
     return delivery.with_name(delivery.name + ".truth.json")
 
 
-def _write_truth(con: duckdb.DuckDBPyConnection, path: Path, spec: SynthSpec, faults: list[dict]) -> None:
+def _write_truth(
+    con: duckdb.DuckDBPyConnection, path: Path, spec: SynthSpec, faults: list[dict], conformity: list[dict]
+) -> None:
     def persons(condition: str) -> list[str]:
         return [r[0] for r in con.sql(f"select nir from persons where {condition} order by nir").fetchall()]
 
@@ -81,5 +102,6 @@ def _write_truth(con: duckdb.DuckDBPyConnection, path: Path, spec: SynthSpec, fa
             },
         },
         "faults": faults,
+        "conformity_faults": conformity,
     }
     path.write_text(json.dumps(truth, indent=1), encoding="utf-8")

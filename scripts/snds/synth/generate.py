@@ -50,14 +50,19 @@ def load_code_pools(con: duckdb.DuckDBPyConnection, reference: Path) -> None:
             f"where {column} is not null and {where})"
         )
 
+    # Diagnoses valid in both the DCIR (IR_CIM_V) and the PMSI (MS_CIM_V) lists.
+    pmsi_icd = str(nomenclatures / "ORAVAL" / "MS_CIM_V.csv").replace("'", "''")
+    in_pmsi = f"CIM_COD in (select CIM_COD from read_csv('{pmsi_icd}', delim=';', header=true, all_varchar=true))"
     pool(
         "pool_icd",
         "ORAVAL/IR_CIM_V.csv",
         "CIM_COD",
-        "length(CIM_COD) = 4 and CIM_COD not like 'E11%' and CIM_COD not like 'I21%'",
+        f"length(CIM_COD) = 4 and CIM_COD not like 'E11%' and CIM_COD not like 'I21%' and {in_pmsi}",
     )
-    pool("pool_e11", "ORAVAL/IR_CIM_V.csv", "CIM_COD", "CIM_COD like 'E11_'")
-    pool("pool_i21", "ORAVAL/IR_CIM_V.csv", "CIM_COD", "CIM_COD like 'I21_'")
+    pool("pool_e11", "ORAVAL/IR_CIM_V.csv", "CIM_COD", f"CIM_COD like 'E11_' and {in_pmsi}")
+    pool("pool_i21", "ORAVAL/IR_CIM_V.csv", "CIM_COD", f"CIM_COD like 'I21_' and {in_pmsi}")
+    pool("pool_org", "ORAVAL/IR_ORG_V.csv", "ORG_NUM", "ORG_NUM like '01C75%'")  # Paris funds: a small pool
+    pool("pool_bio", "ORAREF/IR_BIO_R.csv", "BIO_PRS_IDE", "regexp_full_match(BIO_PRS_IDE, '[0-9]{1,4}')")
     pool("pool_cip", "ORAVAL/IR_CIP_V.csv", "PHA_PRS_IDE", "PHA_ATC_CLA <> 'A10' and length(PHA_PRS_IDE) = 7")
     pool("pool_cip_a10", "ORAVAL/IR_CIP_V.csv", "PHA_PRS_IDE", "PHA_ATC_CLA = 'A10' and length(PHA_PRS_IDE) = 7")
     pool("pool_ccam", "ATIH/IR_CCAM_V63.csv", "CAM_PRS_IDE_COD", "length(CAM_PRS_IDE_COD) = 7")
@@ -108,11 +113,10 @@ def table_queries(spec: SynthSpec) -> dict[str, str]:
     """SQL per SNDS table name, selecting SNDS column names (typed; formatting happens on export)."""
     s = spec.seed
     finess = "lpad(cast(100000000 + {key} % 900 * 1000 as varchar), 9, '0')"
-    nine_keys = """cast(date_trunc('month', care + 45) as date) as FLX_DIS_DTD,
+    nine_keys = f"""cast(date_trunc('month', care + 45) as date) as FLX_DIS_DTD,
         cast(date_trunc('month', care + 45) as date) - 3 as FLX_TRT_DTD,
-        1 as FLX_EMT_TYP, 11 + pid % 80 as FLX_EMT_NUM, 1 as FLX_EMT_ORD, '01C' || lpad(cast(pid % 999 as varchar),
-            6, '0')
-        as ORG_CLE_NUM, dct as DCT_ORD_NUM, 1 as PRS_ORD_NUM, 1 as REM_TYP_AFF"""
+        1 as FLX_EMT_TYP, 11 + pid % 80 as FLX_EMT_NUM, 1 as FLX_EMT_ORD, {_pick("pool_org", "pid")} as ORG_CLE_NUM,
+        dct as DCT_ORD_NUM, 1 as PRS_ORD_NUM, 1 as REM_TYP_AFF"""
     queries = {
         "IR_BEN_R": """select nir as BEN_NIR_PSA, 1 as BEN_RNG_GEM, nir_ano as BEN_NIR_ANO, idt as BEN_IDT_ANO,
             1 as BEN_IDT_TOP, cast(birth_year as varchar) as BEN_NAI_ANN, lpad(cast(birth_month as varchar), 2,
@@ -134,7 +138,9 @@ def table_queries(spec: SynthSpec) -> dict[str, str]:
             dpt as BEN_RES_DPT, commune as BEN_RES_COM, care as EXE_SOI_DTD, care as EXE_SOI_DTF,
             case kind when 'consultation' then 1111 when 'biology' then 3211 when 'act' then 1311 else 3311 end
                 as PRS_NAT_REF,
-            case when {_r(s, "dpn", "dct", 100)} < 3 then 71 else 0 end as DPN_QLF, 1 as BSE_PRS_NAT,
+            case when {_r(s, "dpn", "dct", 100)} < 3 then 71 else 0 end as DPN_QLF,
+            case kind when 'consultation' then 1111 when 'biology' then 3211 when 'act' then 1311 else 3311 end
+                as BSE_PRS_NAT,
             cast(10 + {_r(s, "amount", "dct", 9000)} / 100.0 as decimal(11,2)) as BSE_REM_MNT,
             lpad(cast(10000000 + pid % 5000 as varchar), 8, '0') as PFS_EXE_NUM, {nine_keys}
             from claims join persons using (pid)""",
@@ -144,7 +150,8 @@ def table_queries(spec: SynthSpec) -> dict[str, str]:
                 select *, case when kind = 'antidiabetic' then {_pick("pool_cip_a10", _r(s, "cip", "dct", 100000))}
                                else {_pick("pool_cip", _r(s, "cip", "dct", 100000))} end as cip
                 from claims where kind in ('pharmacy', 'antidiabetic'))""",
-        "ER_BIO_F": f"""select {nine_keys}, 1000 + {_r(s, "bio", "dct", 8000)} as BIO_PRS_IDE, 1 as BIO_ACT_QSN
+        "ER_BIO_F": f"""select {nine_keys}, {_pick("pool_bio", _r(s, "bio", "dct", 100000))} as BIO_PRS_IDE,
+            1 as BIO_ACT_QSN
             from claims where kind = 'biology'""",
         "ER_CAM_F": f"""select {nine_keys}, {_pick("pool_ccam", _r(s, "ccam", "dct", 100000))} as CAM_PRS_IDE,
             1 as CAM_ORD_NUM
