@@ -7,7 +7,7 @@ compares codes with them, and a running platform has dbt's partial parse warm, a
 delivery is ingested (timed) and validated (timed: the dbt parse and compile of every table's checks, the
 queries, the thresholds, the examples and the report). Validation must never be the bottleneck of the
 incoming flow: the ratio validation / ingestion must stay at or under 1. A bare DuckDB baseline is printed too:
-one `count(*)` scan per delivered table, the least any check of the table costs.
+the same compiled queries run by DuckDB alone (what dbt's compile, the thresholds and the report add).
 """
 
 from __future__ import annotations
@@ -19,8 +19,26 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from snds.conformity.checks import Rules
 
 GIB = 1 << 30
+
+
+def _compiled_queries(database: Path, delivery_id: str, rules: Rules, target: Path) -> dict[str, str]:
+    import duckdb
+
+    from snds.conformity.checks import month_column
+    from snds.conformity.validate import compile_queries, delivered_tables, plan
+    from snds.dbt import InlineCompiler
+
+    with duckdb.connect(str(database)) as con:
+        names = delivered_tables(con, delivery_id)
+        checks, _ = plan(con, rules, delivery_id, names)
+    months = {name: month_column(rules.tables[name], rules) for name in names}
+    return compile_queries(InlineCompiler(target, database), delivery_id, checks, months)
 
 
 def _child(delivery: Path, scratch: Path) -> dict:
@@ -47,13 +65,15 @@ def _child(delivery: Path, scratch: Path) -> dict:
         ingested = ingest_delivery(delivery, database, tables)
         ingest_seconds = time.perf_counter() - started
         started = time.perf_counter()
-        with duckdb.connect(str(database)) as con:
-            for table in ingested.tables():
-                con.execute(f"select count(*) from landing.{table} where DELIVERY_ID = ?", [delivery.name]).fetchone()
-        scan_seconds = time.perf_counter() - started
-        started = time.perf_counter()
         report = validate_delivery(database, delivery.name, rules, scratch / "target")
         validate_seconds = time.perf_counter() - started
+        # Baseline: the same compiled queries, run by DuckDB alone (no dbt, no thresholds, no report).
+        queries = _compiled_queries(database, delivery.name, rules, scratch / "target")
+        started = time.perf_counter()
+        with duckdb.connect(str(database)) as con:
+            for sql in queries.values():
+                con.execute(sql).fetchall()
+        scan_seconds = time.perf_counter() - started
     return {
         "ingest_seconds": ingest_seconds,
         "validate_seconds": validate_seconds,
@@ -95,10 +115,10 @@ def main() -> None:
         f"{run['rows']:,} rows in {run['tables']} tables; {run['checks']:,} checks of {run['check_kinds']} kinds; "
         f"status {run['status']} ({run['errors']} errors, {run['warnings']} warnings)"
     )
-    for label, key in (("ingest", "ingest_seconds"), ("validate", "validate_seconds"), ("bare scan", "scan_seconds")):
+    for label, key in (("ingest", "ingest_seconds"), ("validate", "validate_seconds"), ("bare SQL", "scan_seconds")):
         print(f"{label:9} {run[key]:7.1f} s  {size / run[key] / (1 << 20):8.1f} MiB/s")
     print(f"time ratio validation / ingestion: {run['validate_seconds'] / run['ingest_seconds']:.2f} (must be <= 1)")
-    print(f"time ratio validation / bare DuckDB scans: {run['validate_seconds'] / run['scan_seconds']:.1f}")
+    print(f"time ratio validation / its SQL run by bare DuckDB: {run['validate_seconds'] / run['scan_seconds']:.1f}")
 
 
 if __name__ == "__main__":

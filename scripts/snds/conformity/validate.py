@@ -182,8 +182,11 @@ def _compared_with(check: Check) -> str:
     return str(check.arguments.get("parent") or check.arguments.get("code_table") or "")
 
 
-def _plan(rules: Rules, names: list[str], available: set[str]) -> tuple[dict, dict]:
+def plan(
+    con: duckdb.DuckDBPyConnection, rules: Rules, delivery_id: str, names: list[str]
+) -> tuple[dict[str, list[Check]], dict[str, list[dict[str, str]]]]:
     """Each table's checks, without those comparing with a table that was never delivered (listed as skipped)."""
+    available = _tables_with_rows(con, delivery_id)
     checks: dict[str, list[Check]] = {}
     skipped: dict[str, list[dict[str, str]]] = {}
     for name in names:
@@ -209,9 +212,8 @@ def run_checks(
     thresholds = load_thresholds()
     with duckdb.connect(str(database)) as con:
         names = delivered_tables(con, delivery_id)
-        available = _tables_with_rows(con, delivery_id)
+        checks, skipped = plan(con, rules, delivery_id, names)
         previous = _previous_volumes(con, delivery_id)
-    checks, skipped = _plan(rules, names, available)
     months = {name: month_column(rules.tables[name], rules) for name in names}
     progress(f"compiling the checks of {len(names)} tables")
     queries = compile_queries(compiler, delivery_id, checks, months)
