@@ -228,7 +228,7 @@ def run_checks(
                 validation.results.append(_result(table, check, checked, sum(int(r[i] or 0) for r in rows), thresholds))
             if month is None:
                 continue
-            volumes = validation.volumes[name] = {str(r[-1])[:10]: int(r[0]) for r in rows if r[-1] is not None}
+            volumes = validation.volumes[name] = dict(sorted((str(r[-1])[:10], int(r[0])) for r in rows if r[-1]))
             rule = rules.volume_rule(table)
             if table.template not in previous or rule is None:
                 skipped[name].append({"check": f"volume_month:{month}", "reason": "no previous validated delivery"})
