@@ -25,7 +25,11 @@ REPORTS_DIR = config.PROJECT_ROOT / "data" / "reports"
     help="Where to write the report. Default: data/reports/<DELIVERY_ID>/.",
 )
 def validate(delivery_id: str, database: Path | None, as_json: bool, report_dir: Path | None) -> None:
-    """Run the catalog's conformity checks on an ingested delivery; exit 1 if an error-severity check fails."""
+    """Run the catalog's conformity checks on an ingested delivery; exit 1 if an error-severity check fails.
+
+    Writes conformity.html (for the data manager) and conformity.json, and records the delivery as validated
+    or rejected: only validated deliveries are promoted into the base by the next dbt build.
+    """
     from snds.catalog.committed import load_tables
     from snds.conformity.checks import RuleError, project_rules
     from snds.conformity.report import write_report
