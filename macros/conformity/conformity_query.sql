@@ -45,13 +45,19 @@ select * from failing
 {{ first_rows(max_rows) }}
 {%- endmacro %}
 
-{# The common table expressions up to `keyed`: the delivery's rows, the code lists and link parents. #}
-{% macro conformity_inputs(table_name, delivery_id, checks, month_column) -%}
+{# The distinct code lists (`TABLE.COLUMN`) the code_list checks compare with, in order: one CTE each. #}
+{% macro conformity_code_lists(checks) -%}
 {%- set code_lists = [] -%}
 {%- for check in checks if check.kind == 'code_list' -%}
 {%- set code_list = check.code_table ~ '.' ~ check.code_column -%}
 {%- if code_list not in code_lists -%}{%- do code_lists.append(code_list) -%}{%- endif -%}
 {%- endfor -%}
+{{ return(code_lists) }}
+{%- endmacro %}
+
+{# The common table expressions up to `keyed`: the delivery's rows, the code lists and link parents. #}
+{% macro conformity_inputs(table_name, delivery_id, checks, month_column) -%}
+{%- set code_lists = conformity_code_lists(checks) -%}
 {%- set key_checks = checks | selectattr('kind', 'equalto', 'key_unique') | list -%}
 with delivered as (
     select *
@@ -90,11 +96,7 @@ keyed as (
 
 {# The left joins of the code lists and link parents that some checks compare with. #}
 {% macro conformity_joins(checks) -%}
-{%- set code_lists = [] -%}
-{%- for check in checks if check.kind == 'code_list' -%}
-{%- set code_list = check.code_table ~ '.' ~ check.code_column -%}
-{%- if code_list not in code_lists -%}{%- do code_lists.append(code_list) -%}{%- endif -%}
-{%- endfor -%}
+{%- set code_lists = conformity_code_lists(checks) -%}
 {%- for check in checks if check.kind == 'code_list' %}
     left join code_list_{{ code_lists.index(check.code_table ~ '.' ~ check.code_column) }} codes_{{ checks.index(check) }}
         on cast(keyed.{{ check.column }} as varchar(4000)) = codes_{{ checks.index(check) }}.code
