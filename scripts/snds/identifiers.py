@@ -1,0 +1,33 @@
+"""Names a supplier or a user chooses (delivery, project), checked against one strict pattern before any use.
+
+A checked name is safe as a directory name (no `.`, `..`, separator or pattern character), as a SQL string
+literal and as part of a Jinja string: it still reaches SQL only as a bound parameter or a checked literal.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Letters, digits, `_` and `-`, starting with a letter or digit: no quote, dot, slash, space, newline or glob.
+DELIVERY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+PROJECT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,47}")
+
+
+class InvalidIdentifier(ValueError):
+    """A name that does not match its pattern; the message shows it escaped, never as raw text."""
+
+
+def _checked(kind: str, value: str, pattern: re.Pattern[str], rule: str) -> str:
+    if not pattern.fullmatch(value):
+        raise InvalidIdentifier(f"{kind} identifier {ascii(value)[:80]} is not accepted: {rule}")
+    return value
+
+
+def delivery_id(value: str) -> str:
+    """The delivery identifier (its directory name), or InvalidIdentifier."""
+    return _checked("delivery", value, DELIVERY_ID, "1 to 64 letters, digits, _ or -, starting with a letter or digit")
+
+
+def project_id(value: str) -> str:
+    """A research project identifier, or InvalidIdentifier."""
+    return _checked("project", value, PROJECT_ID, "1 to 48 letters, digits, _ or -, starting with a letter or digit")
