@@ -40,6 +40,9 @@ BOOKKEEPING_DDL = (
     QUARANTINED_COUNT bigint not null,
     primary key (DELIVERY_ID, FILE_NAME)
 )""",
+    # One row per problem of a quarantined line: per failing column, or one for the whole line (COLUMN_NAME null:
+    # field count, encoding). REASON is in the platform's words and never quotes the value; RAW_TEXT keeps the
+    # delivered line, in the database only.
     """create table if not exists landing.quarantine (
     DELIVERY_ID varchar(128) not null,
     TABLE_NAME varchar(128) not null,
@@ -47,6 +50,7 @@ BOOKKEEPING_DDL = (
     LINE_NUMBER bigint,
     COLUMN_NAME varchar(128),
     REASON_CODE varchar(32) not null,
+    EXPECTED varchar(64),
     REASON varchar(4000) not null,
     RAW_TEXT varchar
 )""",

@@ -153,7 +153,7 @@ class _FileLoader:
             select ?, ?, ?, line,
                    case when bool_or(error_type in ('MISSING COLUMNS', 'TOO MANY COLUMNS')) then null
                         else arg_min(column_name, column_idx) end,
-                   arg_min(error_type, column_idx),
+                   arg_min(error_type, column_idx), null,
                    string_agg(error_message, ' | ' order by column_idx), min(csv_line)
             from {rejects}_errors group by line""",
             [self.delivery, verified.table.name, verified.entry.file],
@@ -189,7 +189,7 @@ class _FileLoader:
         lines = {rid: _line_of(ordinal, rejected_lines) for ordinal, rid, _ in rows}
         raw = _raw_lines(verified.path, verified.entry.encoding, set(lines.values()))
         self.con.executemany(
-            "insert into landing.quarantine values (?, ?, ?, ?, ?, ?, ?, ?)",
+            "insert into landing.quarantine values (?, ?, ?, ?, ?, ?, null, ?, ?)",
             [
                 (
                     self.delivery,
