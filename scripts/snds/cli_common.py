@@ -11,11 +11,17 @@ from rich.console import Console
 
 console = Console(stderr=True, soft_wrap=True)
 
+# Exit codes of every `snds` command (documented in the README): data refused or rejected is not a tool failure.
+EXIT_OK = 0
+EXIT_DATA = 1  # the delivery (or other input data) was refused or rejected: nothing wrong with the platform
+EXIT_USAGE = 2  # the command line is wrong (click's own code)
+EXIT_TOOL = 3  # the tool could not do its work: database missing or locked, dbt failed, environment
 
-def fail(message: str) -> NoReturn:
+
+def fail(message: str, code: int = EXIT_DATA) -> NoReturn:
     console.print("[bold red]error:[/]", end=" ")
     console.print(message, markup=False, highlight=False)
-    sys.exit(1)
+    sys.exit(code)
 
 
 reference_option = click.option(

@@ -1,0 +1,76 @@
+"""Opening the DuckDB warehouse: one place that refuses unusable names, waits for a lock, never creates by accident.
+
+DuckDB names a database's catalog after its file: a file called `landing.duckdb` makes `landing.deliveries`
+ambiguous between the catalog and the schema, so such names are refused. DuckDB lets one process write a file at
+a time: a second `snds` run waits for the lock a while, then says which run holds it.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+# The schemas of the platform (and DuckDB's own catalogs): a database file may not be named after them.
+RESERVED_NAMES = frozenset({"landing", "snds", "int", "marts", "audit", "keys", "main", "system", "temp", "memory"})
+LOCK_WAIT_SECONDS = 30.0
+_LOCK_HOLDER = re.compile(r"\(PID (\d+)\)")
+
+
+class WarehouseError(Exception):
+    """The database cannot be used as asked: the message says why and what to do."""
+
+
+def check_path(path: Path) -> Path:
+    """The database path, or WarehouseError when its name would collide with a schema of the platform."""
+    name = path.name.split(".", 1)[0].lower()
+    if name in RESERVED_NAMES or name.startswith("project_"):
+        raise WarehouseError(
+            f"{path}: a database file may not be named after a schema of the platform ({name}); "
+            "choose another name, such as warehouse.duckdb"
+        )
+    return path
+
+
+@contextmanager
+def connect(
+    path: Path, *, create: bool = False, wait_seconds: float = LOCK_WAIT_SECONDS
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to the warehouse file; `create=False` refuses a missing file instead of creating an empty one."""
+    check_path(path)
+    if not create and not path.is_file():
+        raise WarehouseError(f"no database at {path}: ingest a delivery first (`snds ingest`)")
+    if create:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            con = duckdb.connect(str(path))
+            break
+        except duckdb.IOException as error:
+            if "lock" not in str(error).lower():
+                raise WarehouseError(f"{path}: cannot be opened ({error})") from error
+            if time.monotonic() >= deadline:
+                holder = _LOCK_HOLDER.search(str(error))
+                by = f" (process {holder.group(1)})" if holder else ""
+                raise WarehouseError(
+                    f"{path} is in use by another run{by}; waited {wait_seconds:.0f} s, try again when it ends"
+                ) from error
+            time.sleep(0.5)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def require_landing(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """WarehouseError unless the landing bookkeeping exists (a delivery was ingested or `snds landing init` ran)."""
+    found = con.execute(
+        "select count(*) from information_schema.tables where table_schema = 'landing' and table_name = 'deliveries'"
+    ).fetchone()
+    if not found or not found[0]:
+        raise WarehouseError(f"{path} holds no landing schema: ingest a delivery first (`snds ingest`)")
