@@ -14,6 +14,7 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
+from snds import config
 from snds.cli import main
 from snds.keys import leaks, store
 from snds.keys.material import (
@@ -213,6 +214,116 @@ def test_leak_scan_reads_every_git_object(con: duckdb.DuckDBPyConnection, tmp_pa
     needles = leaks.key_store_needles(con)
     assert not leaks.scan_paths([repository / "profiles.yml"], needles)
     assert [f.label for f in leaks.scan_git(repository, needles)] == ["platform-v1 person key (hex)"]
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A git work tree laid out as the project's (data/ ignored, its key store and demo secret in data/)."""
+    root = tmp_path.resolve() / "project"
+    root.mkdir()
+    git = ["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    (root / ".gitignore").write_text("target/\nlogs/\ndbt_packages/\n.venv/\ndata/*\n!data/.gitkeep\n")
+    (root / "README.txt").write_text("no key here\n")
+    (root / "data").mkdir()
+    (root / "data" / ".gitkeep").write_text("")
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "start"], check=True)
+    write_new_secret(root / "data" / "secrets" / "platform.secret")
+    with duckdb.connect(str(root / "data" / "warehouse.duckdb")) as con:
+        store.create_key_store(con)
+        store.init_platform(con, read_secret(root / "data" / "secrets" / "platform.secret", None))
+    monkeypatch.setattr(config, "PROJECT_ROOT", root)
+    return root
+
+
+def _platform_key(root: Path, domain: str = "person") -> bytes:
+    return derive_platform_key(read_secret(root / "data" / "secrets" / "platform.secret", None), domain)
+
+
+def _write(root: Path, name: str, text: str) -> None:
+    path = root / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"noise {text} noise\n")
+
+
+def _scan(root: Path, *args: str) -> set[tuple[str, str]]:
+    """`snds keys scan --json` on `root`: (file relative to root, form) of each finding."""
+    result = CliRunner().invoke(
+        main, ["keys", "scan", "--json", "--database", str(root / "data" / "warehouse.duckdb"), *args]
+    )
+    assert result.exit_code in (0, 1), result.output
+    found = {(Path(f["where"]).relative_to(root).as_posix(), f["what"]) for f in json.loads(result.stdout or "[]")}
+    assert (result.exit_code == 1) == bool(found)
+    return found
+
+
+@pytest.mark.parametrize(
+    "place",
+    ["notes.txt", "README.txt", "data/reports/DEMO_2019_2020/conformity.html", "data/anything/deep/x.csv"],
+    ids=["untracked", "tracked-modified", "data-reports", "data-anywhere"],
+)
+def test_leak_scan_reads_the_work_tree_and_all_of_data(project: Path, place: str) -> None:
+    key = _platform_key(project)
+    _write(project, place, key.hex())
+    for ignored in ("dbt_packages/pkg/macros.sql", ".venv/lib/site.py", "data/mirror/.git/objects/ab"):
+        _write(project, ignored, key.hex())  # ignored by git and not written by the platform, or never walked
+    assert _scan(project, "--no-git") == {(place, "platform-v1 person key (hex)")}
+    assert project / place in leaks.work_tree_files(project)  # the scan root is a parameter
+
+
+def test_leak_scan_finds_the_upper_case_hex_of_a_pad(project: Path) -> None:
+    _write(project, "data/reports/pads.txt", pads(_platform_key(project, "professional")).ipad.hex().upper())
+    assert _scan(project, "--no-git") == {("data/reports/pads.txt", "platform-v1 professional ipad (HEX)")}
+
+
+def test_leak_scan_does_not_read_database_files_under_data(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    key = _platform_key(project).hex()
+    for name in ("data/exports/old.duckdb", "data/warehouse.duckdb.wal", "data/exports/x.wal", "copy.duckdb"):
+        _write(project, name, key)
+    opened: list[Path] = []
+    chunks = leaks._file_chunks
+    monkeypatch.setattr(leaks, "_file_chunks", lambda path: opened.append(path.relative_to(project)) or chunks(path))
+    assert _scan(project, "--no-git") == {("copy.duckdb", "platform-v1 person key (hex)")}  # git would take it
+    assert Path("README.txt") in opened
+    assert not [p for p in opened if p.parts[0] == "data" and p.name.endswith((".duckdb", ".wal"))]
+
+
+def test_leak_scan_skips_the_secret_file_but_finds_its_copies(project: Path) -> None:
+    secret_file = project / "data" / "secrets" / "platform.secret"
+    text = secret_file.read_text().strip()
+    _write(project, "data/secrets/platform.secret.bak", text)
+    _write(project, "platform.secret", text)
+    _write(project, "logs/dbt.log", base64.b64encode(bytes.fromhex(text)).decode())
+    _write(project, "data/exports/secret.txt", text.upper())
+    found = _scan(project, "--secret-file", str(secret_file))  # as the demo runs it, git objects included
+    assert found == {
+        ("data/secrets/platform.secret.bak", "operator secret (raw bytes)"),
+        ("platform.secret", "operator secret (raw bytes)"),
+        ("logs/dbt.log", "operator secret decoded from hex (base64)"),
+        ("data/exports/secret.txt", "operator secret decoded from hex (HEX)"),
+    }
+    assert text not in json.dumps(sorted(found))
+
+
+def test_leak_scan_never_follows_a_symlink(project: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    _write(outside, "key.txt", _platform_key(project).hex())
+    for name, target in (
+        ("target/compiled.sql", outside / "key.txt"),
+        ("data/exports", outside),
+        ("logs", outside),
+        ("link.txt", outside / "key.txt"),
+        ("data/reports/linked", outside),
+    ):
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).symlink_to(target)
+    assert not _scan(project, "--no-git")
+    assert not _scan(project, "--no-git", str(project / "target"))
+    refused = CliRunner().invoke(
+        main, ["keys", "scan", "--database", str(project / "data" / "warehouse.duckdb"), str(project / "link.txt")]
+    )
+    assert refused.exit_code == 1 and "symbolic link" in refused.output
 
 
 def test_cli_lists_keys_without_material(tmp_path: Path) -> None:

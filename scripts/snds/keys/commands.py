@@ -1,8 +1,9 @@
-"""`snds keys`: load, rotate, retire and list pseudonymisation keys; scan artifacts for leaked key material."""
+"""`snds keys`: load, rotate, retire and list pseudonymisation keys; scan the work tree and git for leaked keys."""
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,8 +15,6 @@ from snds import config
 from snds.cli_common import console, database_option, fail
 from snds.keys import leaks, store
 from snds.keys.material import DEFAULT_SECRET_ENV, KeyRefused, read_secret, write_new_secret
-
-DEFAULT_SCAN_PATHS = ("target", "logs", "data/exports")
 
 
 @contextmanager
@@ -144,13 +143,28 @@ def list_(as_json: bool, database: Path | None) -> None:
 @keys.command("scan")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--git/--no-git", "scan_git", default=True, show_default=True, help="Scan every git object too.")
-@click.option("--secret-file", type=click.Path(path_type=Path, dir_okay=False), help="Look for this secret too.")
+@click.option(
+    "--secret-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Look for this secret too, as written and decoded (hex, base64); under data/ this file is not read.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON on stdout.")
 @database_option
 def scan(
     paths: tuple[Path, ...], scan_git: bool, secret_file: Path | None, as_json: bool, database: Path | None
 ) -> None:
-    """Fail if any key (in any encoding) appears in git, target/, logs/ or exports (or in PATHS)."""
+    """Fail if any key or pad of the store (or the secret) appears in the work tree or git, in any encoding.
+
+    \b
+    Read by default: every file git tracks (its working copy) and every
+    untracked file git does not ignore; target/, logs/ and all of data/
+    except the database files (*.duckdb, *.duckdb.wal, *.wal) and the
+    --secret-file itself (any other file in data/secrets is read); with
+    --git (the default), every git object. PATHS, if given, replace the
+    work tree (the same exceptions under data/). .git/ and .venv/ are
+    never walked, no symlink is followed. A finding names the file and
+    the form, never the key.
+    """
     with _store(database) as con:
         store.create_key_store(con)
         needles = leaks.key_store_needles(con)
@@ -161,17 +175,27 @@ def scan(
             fail(str(error))
     if not needles:
         fail("the key store holds no key: nothing to look for")
-    missing = [str(p) for p in paths if not p.exists()]
+    missing = [str(p) for p in paths if not os.path.lexists(p)]
     if missing:
         fail(f"nothing to scan at {', '.join(missing)}")
-    roots = list(paths) or [config.PROJECT_ROOT / p for p in DEFAULT_SCAN_PATHS]
+    links = [str(p) for p in paths if p.is_symlink()]
+    if links:
+        fail(f"{', '.join(links)}: a symbolic link, never followed by the scan")
+    root = config.PROJECT_ROOT
     with console.status("scanning for key material"):
-        found = leaks.scan_paths([r for r in roots if r.exists()], needles)
-        if scan_git:
-            found += leaks.scan_git(config.PROJECT_ROOT, needles)
+        try:
+            if paths:
+                found = leaks.scan_paths(paths, needles, leaks.not_read(root, secret_file))
+            else:
+                found = leaks.scan_work_tree(root, needles, secret_file)
+            if scan_git:
+                found += leaks.scan_git(root, needles)
+        except (OSError, RuntimeError) as error:
+            fail(f"scan stopped: {error}")
     if as_json:
         click.echo(json.dumps([{"where": f.where, "what": f.label} for f in found], indent=2))
-    scanned = ", ".join(str(r) for r in roots if r.exists()) + (" and git" if scan_git else "")
+    scanned = ", ".join(map(str, paths)) or f"the work tree of {root} (with target/, logs/, data/)"
+    scanned += " and git" if scan_git else ""
     if found:
         for leak in found:
             console.print(f"[red]key material[/] {leak.label} in {leak.where}", highlight=False)
