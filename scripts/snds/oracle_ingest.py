@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable
 
 from snds.catalog.committed import CatalogTable
+from snds.catalog.sqltypes import DATE, DOUBLE, NUMERIC, TIMESTAMP, SqlType
 from snds.ingest.verify import VerifiedFile
 from snds.landing import PROVENANCE_COLUMNS, create_table_sql, landing_columns
 from snds.sql import sql_literal
@@ -48,18 +49,18 @@ def landing_ddl(tables: Iterable[CatalogTable]) -> list[str]:
     return statements
 
 
-def _convert(name: str, data_type: str) -> str:
-    if data_type.startswith("varchar"):
+def _convert(name: str, sql_type: SqlType) -> str:
+    if sql_type.is_text:
         return name
-    if data_type.startswith("numeric"):
-        return f"cast({name} as number{data_type[len('numeric') :]})"
-    if data_type == "double precision":
-        return f"cast({name} as double precision)"
-    if data_type == "date":
+    if sql_type.kind == NUMERIC:
+        return f"cast({name} as {sql_type.oracle.lower()})"
+    if sql_type.kind == DOUBLE:
+        return f"cast({name} as {sql_type})"
+    if sql_type.kind == DATE:
         return f"to_date({name}, 'DD/MM/YYYY')"
-    if data_type == "timestamp":
+    if sql_type.kind == TIMESTAMP:
         return f"to_timestamp({name}, 'DDMONYYYY:HH24:MI:SS')"
-    raise ValueError(f"{name}: no Oracle conversion for {data_type}")
+    raise ValueError(f"{name}: no Oracle conversion for {sql_type}")
 
 
 def delivery_sql(delivery_id: str, files: list[VerifiedFile]) -> list[str]:
@@ -78,7 +79,7 @@ def delivery_sql(delivery_id: str, files: list[VerifiedFile]) -> list[str]:
             f"fields terminated by ';' optionally enclosed by '\"' ({fields})) "
             f"location ({sql_literal(file.entry.file)})) reject limit unlimited"
         )
-        types = {c.name: c.data_type for c in file.table.columns}
+        types = {c.name: c.sql_type for c in file.table.columns}
         target = ", ".join([*file.header, *(name for name, _ in PROVENANCE_COLUMNS)])
         values = ", ".join(
             [

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 from snds.catalog.conventions import Conventions, IdentifierClass
 from snds.catalog.dictionary import DictColumn, DictTable
-from snds.catalog.types import TypeMapper, holding_pseudonym, oracle_type
+from snds.catalog.sqltypes import SqlType
+from snds.catalog.types import TypeMapper, holding_pseudonym
 
 _PMSI_TEMPLATE = re.compile(r"^(T_[A-Z]{3})aa(.+)$")
 _DICTIONARY_SCOPE = "dictionary"
@@ -26,14 +27,21 @@ _DICTIONARY_SCOPE = "dictionary"
 @dataclass(frozen=True)
 class Column:
     spec: DictColumn
-    data_type: str  # ANSI type used by the models on both engines
-    oracle_type: str
+    sql_type: SqlType  # ANSI type used by the models on both engines
     identifier: IdentifierClass
     in_primary_key: bool
 
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @property
+    def data_type(self) -> str:
+        return str(self.sql_type)
+
+    @property
+    def oracle_type(self) -> str:
+        return self.sql_type.oracle
 
 
 @dataclass(frozen=True)
@@ -125,15 +133,14 @@ def _columns_for(
         exists = spec.years.is_current if year is None else spec.years.contains(year)
         if not exists:
             continue
-        data_type = mapper.sql_type(scope, spec)
+        sql_type = mapper.sql_type(scope, spec)
         identifier = conventions.identifier_class(spec.name)
         if identifier.pseudonym_domain:
-            data_type = holding_pseudonym(data_type, spec.name, conventions.pseudonyms.length)
+            sql_type = holding_pseudonym(sql_type, spec.name, conventions.pseudonyms.length)
         columns.append(
             Column(
                 spec=spec,
-                data_type=data_type,
-                oracle_type=oracle_type(data_type),
+                sql_type=sql_type,
                 identifier=identifier,
                 in_primary_key=spec.name in template.primary_key,
             )

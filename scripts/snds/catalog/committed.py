@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 
+from snds.catalog.sqltypes import SqlType
 from snds.config import PROJECT_ROOT
 
 SEEDS_DIR = PROJECT_ROOT / "seeds" / "catalog"
@@ -25,10 +27,14 @@ class CatalogColumn:
     identifier_kind: str
     nomenclature: str = ""  # linked code list (`IR_SEX_V`, or `IR_SEX_V:SEX_COD` naming the code column)
 
+    @cached_property
+    def sql_type(self) -> SqlType:
+        return SqlType.parse(self.data_type)
+
     @property
     def max_chars(self) -> int | None:
         """The length of a `varchar(n)` column, None for other types."""
-        return int(self.data_type[len("varchar(") : -1]) if self.data_type.startswith("varchar(") else None
+        return self.sql_type.length
 
 
 @dataclass(frozen=True)

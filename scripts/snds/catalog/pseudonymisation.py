@@ -48,8 +48,8 @@ def _identifier_columns(catalog: Catalog, domain: str) -> list[tuple[str, Column
 
 
 def _delivered_type(catalog: Catalog, domain: str) -> str:
-    widest = max(int(c.data_type[len("varchar(") : -1]) for _, c in _identifier_columns(catalog, domain))
-    return f"varchar({widest})"
+    widest = max((c.sql_type for _, c in _identifier_columns(catalog, domain)), key=lambda t: t.length or 0)
+    return str(widest)
 
 
 def _pseudonym_sql(conventions: Conventions, domain: str, value: str, key: str) -> str:

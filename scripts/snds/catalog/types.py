@@ -14,9 +14,10 @@ in the dictionary. The declared length stays in the catalog, where conformity ch
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from snds.catalog.dictionary import DictColumn
+from snds.catalog.sqltypes import DATE, DOUBLE, NUMERIC, TIMESTAMP, VARCHAR, SqlType
 
 MAX_PRECISION = 38
 
@@ -54,46 +55,33 @@ class TypeMapper:
         for scope, column in columns:
             self._widths.setdefault((scope, column.name.upper()), _Width()).add(column.length)
 
-    def sql_type(self, scope: str, column: DictColumn) -> str:
+    def sql_type(self, scope: str, column: DictColumn) -> SqlType:
         """The type used in models and contracts (`scope` separates independent namespaces)."""
         width = self._widths.get((scope, column.name.upper()), _Width())
         storage = column.storage
         if storage == "string":
-            return f"varchar({width.chars or self._defaults.string_length})"
+            return SqlType(VARCHAR, length=width.chars or self._defaults.string_length)
         if storage in ("number", "integer"):
             return self._numeric(column, width)
         if storage == "datetime" or column.logical_type == "datetime":
-            return "timestamp"
+            return SqlType(TIMESTAMP)
         if storage == "date":
-            return "date"
+            return SqlType(DATE)
         raise ValueError(f"{column.name}: unknown storage type {storage!r}")
 
-    def _numeric(self, column: DictColumn, width: _Width) -> str:
+    def _numeric(self, column: DictColumn, width: _Width) -> SqlType:
         if not width.declared:
             if column.logical_type == "number":
-                return "double precision"
-            return f"numeric({self._defaults.integer_precision})"
+                return SqlType(DOUBLE)
+            return SqlType(NUMERIC, precision=self._defaults.integer_precision)
         digits = max(width.integer_digits, 1)
         if width.scale:
-            return f"numeric({min(digits + width.scale, MAX_PRECISION)},{width.scale})"
-        return f"numeric({min(digits, MAX_PRECISION)})"
+            return SqlType(NUMERIC, precision=min(digits + width.scale, MAX_PRECISION), scale=width.scale)
+        return SqlType(NUMERIC, precision=min(digits, MAX_PRECISION))
 
 
-def oracle_type(sql_type: str) -> str:
-    """What Oracle stores for one of our ANSI types (for the DBA's documentation and external tables)."""
-    name, _, args = sql_type.partition("(")
-    args = args.rstrip(")")
-    return {
-        "varchar": f"VARCHAR2({args})",
-        "numeric": f"NUMBER({args})",
-        "double precision": "FLOAT(126)",
-        "date": "DATE",
-        "timestamp": "TIMESTAMP",
-    }[name]
-
-
-def holding_pseudonym(data_type: str, column: str, length: int) -> str:
+def holding_pseudonym(sql_type: SqlType, column: str, length: int) -> SqlType:
     """The type of a direct identifier column, widened if needed to hold a platform pseudonym."""
-    if not data_type.startswith("varchar("):
-        raise ValueError(f"{column}: a direct identifier must be text to hold a pseudonym, not {data_type}")
-    return f"varchar({max(int(data_type[len('varchar(') : -1]), length)})"
+    if not sql_type.is_text or sql_type.length is None:
+        raise ValueError(f"{column}: a direct identifier must be text to hold a pseudonym, not {sql_type}")
+    return replace(sql_type, length=max(sql_type.length, length))

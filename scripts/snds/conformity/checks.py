@@ -207,13 +207,9 @@ def parent_table(link: CatalogLink, table: CatalogTable, rules: Rules) -> Catalo
     return parent
 
 
-def _is_text(column: CatalogColumn) -> bool:
-    return column.data_type.startswith("varchar")
-
-
 def _foreign_key(link: CatalogLink, table: CatalogTable, parent: CatalogTable, rules: Rules) -> Check:
-    child_types = {c.name: _is_text(c) for c in table.columns}
-    parent_types = {c.name: _is_text(c) for c in parent.columns}
+    child_types = {c.name: c.sql_type.is_text for c in table.columns}
+    parent_types = {c.name: c.sql_type.is_text for c in parent.columns}
     same_types = all(child_types[c] == parent_types[p] for c, p in zip(link.columns, link.parent_columns, strict=True))
     person = len(link.columns) == 1 and any(
         c.name == link.columns[0] and c.identifier_class == "direct_person" for c in table.columns
@@ -232,7 +228,7 @@ def _foreign_key(link: CatalogLink, table: CatalogTable, parent: CatalogTable, r
 
 
 def _literal(value: str, column: CatalogColumn, flag: str) -> str:
-    if _is_text(column):
+    if column.sql_type.is_text:
         if "'" in value:
             raise RuleError(f"cleaning flag {flag}: quotes are not accepted in values ({value!r})")
         return f"'{value}'"
@@ -249,7 +245,7 @@ def _flag_checks(table: CatalogTable, rules: Rules) -> list[Check]:
         for column in table.columns:
             if not fnmatch.fnmatchcase(column.name, rule.column_pattern):
                 continue
-            if rule.operator == "starts_with" and not _is_text(column):
+            if rule.operator == "starts_with" and not column.sql_type.is_text:
                 raise RuleError(f"cleaning flag {rule.flag}: starts_with needs a text column, {column.name} is not")
             checks.append(
                 Check(
@@ -269,7 +265,7 @@ def _flag_checks(table: CatalogTable, rules: Rules) -> list[Check]:
 
 def _plausibility_checks(table: CatalogTable, rules: Rules) -> list[Check]:
     columns = {c.name: c for c in table.columns}
-    dates = {name for name, c in columns.items() if c.data_type in ("date", "timestamp")}
+    dates = {name for name, c in columns.items() if c.sql_type.is_temporal}
     checks = []
     if table.year is not None:
         for window in rules.date_windows:
@@ -287,7 +283,7 @@ def _plausibility_checks(table: CatalogTable, rules: Rules) -> list[Check]:
         if end in dates:
             checks.append(Check("start_before_end", columns=(start, end), arguments={"sentinel": SENTINEL_DATE}))
     birth = columns.get(BIRTH_YEAR_COLUMN)
-    if birth is not None and _is_text(birth):
+    if birth is not None and birth.sql_type.is_text:
         for event in EVENT_DATE_COLUMNS:
             if event in dates:
                 checks.append(
@@ -310,7 +306,7 @@ def table_checks(table: CatalogTable, rules: Rules) -> list[Check]:
         if declared is not None:
             checks.append(Check("length", column.name, arguments={"max": declared}))
         # The dictionary links some date columns to a calendar list (IR_DTE_V): a date is checked as a date.
-        is_date = column.data_type in ("date", "timestamp")
+        is_date = column.sql_type.is_temporal
         link = None if is_code_list or is_date else _code_list(column, rules.code_lists)
         if link is not None:
             checks.append(Check("code_list", column.name, arguments={"code_table": link[0], "code_column": link[1]}))
@@ -318,9 +314,9 @@ def table_checks(table: CatalogTable, rules: Rules) -> list[Check]:
             checks.append(Check("pseudonym_format", column.name, arguments={"length": rules.pseudonym_length}))
         if is_date:
             checks.append(Check("unknown_date", column.name, arguments={"date": SENTINEL_DATE}))
-        if column.data_type.startswith("numeric") and column.name.endswith("_MNT"):
+        if column.sql_type.is_numeric and column.name.endswith("_MNT"):
             checks.append(Check("negative_amount", column.name))
-        if column.data_type.startswith("numeric") and column.name.endswith(QUANTITY_SUFFIXES):
+        if column.sql_type.is_numeric and column.name.endswith(QUANTITY_SUFFIXES):
             checks.append(Check("negative_quantity", column.name))
     for declared_link in table.links:
         parent = parent_table(declared_link, table, rules)
@@ -337,7 +333,7 @@ def month_column(table: CatalogTable, rules: Rules) -> str | None:
     if rule is None:
         return None
     column = next((c for c in table.columns if c.name == rule.month_column), None)
-    return column.name if column is not None and column.data_type in ("date", "timestamp") else None
+    return column.name if column is not None and column.sql_type.is_temporal else None
 
 
 def _jinja_json(value: object) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from snds.catalog.committed import CatalogTable
+from snds.catalog.sqltypes import DATE, NUMERIC
 
 TARGET_PREFIXES = ("IR_BEN_R", "ER_PRS_F", "T_MCO")
 KINDS = ("wrong_field_count", "impossible_date", "text_in_numeric", "string_too_long", "undecodable_bytes")
@@ -27,12 +28,12 @@ def _bad_line(kind: str, template: list[bytes], table: CatalogTable) -> tuple[by
     if kind == "wrong_field_count":
         return b";".join(fields[:-2]), None
     if kind == "impossible_date":
-        i = first(lambda c: c.data_type in ("date", "timestamp"))
+        i = first(lambda c: c.sql_type.is_temporal)
         if i is None:
             return None
-        fields[i] = b"31/02/2019" if columns[i].data_type == "date" else b"31FEB2019:00:00:00"
+        fields[i] = b"31/02/2019" if columns[i].sql_type.kind == DATE else b"31FEB2019:00:00:00"
     elif kind == "text_in_numeric":
-        i = first(lambda c: c.data_type.startswith("numeric"))
+        i = first(lambda c: c.sql_type.kind == NUMERIC)
         if i is None:
             return None
         fields[i] = b"abc"

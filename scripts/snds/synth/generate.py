@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 
 from snds.catalog.committed import CatalogTable
+from snds.catalog.sqltypes import DATE, TIMESTAMP
 
 # Rates of the planted stories, per thousand persons.
 DIABETES_PER_MILLE = 80
@@ -227,9 +228,9 @@ def export_sql(table: CatalogTable, query: str, produced: set[str]) -> str:
             columns.append(f"null as {column.name}")
             continue
         value = f"src.{column.name}"
-        if column.data_type == "date":
+        if column.sql_type.kind == DATE:
             value = f"strftime(cast({value} as date), '%d/%m/%Y')"
-        elif column.data_type == "timestamp":
+        elif column.sql_type.kind == TIMESTAMP:
             value = f"upper(strftime(cast({value} as timestamp), '%d%b%Y:%H:%M:%S'))"
         columns.append(f"{value} as {column.name}")
     return f"select {', '.join(columns)} from ({query}) src"
