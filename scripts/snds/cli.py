@@ -185,15 +185,42 @@ def synth(
 @main.command()
 @click.argument("delivery", type=click.Path(path_type=Path, file_okay=False))
 @database_option
-@click.option("--json", "as_json", is_flag=True, help="Print the per-table counts as JSON on stdout.")
-def ingest(delivery: Path, database: Path | None, as_json: bool) -> None:
-    """Verify a CNAM delivery (manifest, digests, rows, headers) and load it into `landing`, atomically."""
+@click.option("--json", "as_json", is_flag=True, help="Print the per-table counts (or the refusal) as JSON on stdout.")
+@click.option(
+    "--max-quarantined-lines",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Refuse a file with more lines that cannot be loaded. Default: seeds/conformity/ingestion_limits.csv.",
+)
+@click.option(
+    "--max-quarantined-share",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="Refuse a file whose share of such lines is higher. Default: seeds/conformity/ingestion_limits.csv.",
+)
+def ingest(
+    delivery: Path,
+    database: Path | None,
+    as_json: bool,
+    max_quarantined_lines: int | None,
+    max_quarantined_share: float | None,
+) -> None:
+    """Verify a CNAM delivery (manifest, names, links, digests, rows, headers) and load it into `landing`, atomically.
+
+    Every problem of the delivery is reported in one run before it is refused; each attempt is in audit.events.
+    Values land exactly or their line goes to the quarantine with its reasons (see `snds quarantine`).
+    Exit codes: 0 loaded or unchanged, 1 refused (the data), 2 bad command line, 3 the tool failed.
+    """
     from snds.catalog.committed import load_tables
+    from snds.cli_common import EXIT_TOOL
     from snds.ingest import DeliveryRefused, ingest_delivery
+    from snds.ingest.limits import load_limits
+    from snds.warehouse import WarehouseError
 
     target = database or config.database_path()
+    limits = load_limits().overridden(max_quarantined_lines, max_quarantined_share)
     with Progress(console=console, transient=True) as progress:
-        task = progress.add_task(f"ingest {delivery.name}", total=None)
+        task = progress.add_task("ingest", total=None)
         try:
             report = ingest_delivery(
                 delivery,
@@ -201,18 +228,62 @@ def ingest(delivery: Path, database: Path | None, as_json: bool) -> None:
                 load_tables(),
                 lambda n: progress.advance(task, n),
                 lambda n: progress.update(task, total=n),
+                limits,
             )
-        except DeliveryRefused as error:
-            fail(f"delivery {delivery.name} refused, nothing loaded: {error}")
+        except DeliveryRefused as refusal:
+            if as_json:
+                click.echo(json.dumps({"delivery": delivery.name, "status": "refused", "problems": refusal.problems}))
+            fail(f"delivery refused, nothing loaded: {refusal.describe()}")
+        except WarehouseError as error:
+            fail(str(error), EXIT_TOOL)
     tables = report.tables()
     quarantined = sum(t["quarantined"] for t in tables.values())
     console.print(
         f"delivery {report.delivery}: {report.status}; {len(report.files)} files, "
         f"{sum(t['loaded'] for t in tables.values())} rows loaded, {quarantined} quarantined"
-        + (" (see landing.quarantine)" if quarantined else "")
+        + (f" (see `snds quarantine {report.delivery}`)" if quarantined else "")
     )
     if as_json:
         click.echo(json.dumps(report.as_json(), indent=2))
+
+
+@main.command()
+@click.argument("delivery_id")
+@database_option
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+def quarantine(delivery_id: str, database: Path | None, as_json: bool) -> None:
+    """Summarise a delivery's quarantine per file, column and reason: line count and first line numbers.
+
+    Never prints the delivered values: they stay in landing.quarantine (RAW_TEXT), inside the database.
+    """
+    from rich.table import Table
+
+    from snds import identifiers, warehouse
+    from snds.cli_common import EXIT_TOOL
+    from snds.ingest.quarantine import quarantine_summary
+
+    try:
+        identifiers.delivery_id(delivery_id)
+    except identifiers.InvalidIdentifier as error:
+        fail(str(error))
+    target = database or config.database_path()
+    try:
+        with warehouse.connect(target) as con:
+            warehouse.require_landing(con, target)
+            groups = quarantine_summary(con, delivery_id)
+    except warehouse.WarehouseError as error:
+        fail(str(error), EXIT_TOOL)
+    if as_json:
+        click.echo(json.dumps({"delivery": delivery_id, "groups": [g.as_json() for g in groups]}, indent=2))
+        return
+    if not groups:
+        console.print(f"delivery {delivery_id}: nothing quarantined")
+        return
+    table = Table("file", "column", "reason", "expected", "lines", "first lines", title=f"quarantine of {delivery_id}")
+    for g in groups:
+        first = ", ".join(str(n) for n in g.first_lines) + (" ..." if g.lines > len(g.first_lines) else "")
+        table.add_row(g.file, g.column or "(line)", g.reason, g.expected or "", str(g.lines), first)
+    console.print(table)
 
 
 @main.command("reference-delivery")

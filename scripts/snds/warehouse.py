@@ -61,6 +61,7 @@ def connect(
                     f"{path} is in use by another run{by}; waited {wait_seconds:.0f} s, try again when it ends"
                 ) from error
             time.sleep(0.5)
+    con.execute("set enable_progress_bar = false")  # DuckDB would print it on stdout, where `--json` goes
     try:
         yield con
     finally:

@@ -1,8 +1,10 @@
-"""Load a verified delivery into `landing`: typed, with provenance, every row accounted for, atomically.
+"""Load a verified delivery into `landing`: typed exactly, with provenance, every row accounted for, atomically.
 
-DuckDB parses and types the files (`read_csv` with `store_rejects`): rows it cannot type are kept
-by its own reject handling, with line, column, error and raw text, and moved to `landing.quarantine`.
-Strings longer than their column (which DuckDB does not enforce) are found after the load and moved too.
+DuckDB reads each file as text (the open, verified file: `/dev/fd/N`) and the values are typed in SQL by the rules
+of `snds.ingest.values`: one pass loads the rows whose every value is exact. Only a file with failing lines is
+read again, to find each failing column of each line and its reason; its lines go to `landing.quarantine`.
+Lines DuckDB cannot split into the header's fields (field count, encoding, quoting) are kept by its reject
+handling, capped per file. A file with more failing lines than the limits allow is refused with its counts.
 """
 
 from __future__ import annotations
@@ -16,19 +18,26 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import BinaryIO
 
 import duckdb
 
-from snds import audit
 from snds.ingest.errors import DeliveryRefused
+from snds.ingest.limits import IngestLimits
 from snds.ingest.manifest import Manifest
-from snds.ingest.verify import VerifiedFile
+from snds.ingest.values import ValueRule, value_rule
+from snds.ingest.verify import VerifiedFile, fd_path, opened
 from snds.landing import LandingError, create_bookkeeping, ensure_landing_tables
 from snds.sql import sql_literal
 
-DATE_FORMAT = "%d/%m/%Y"  # DCIR and every DATE column: DD/MM/YYYY
-TIMESTAMP_FORMAT = "%d%b%Y:%H:%M:%S"  # PMSI datetimes in the SAS form 02JAN2019:00:00:00
-TOO_LONG = "VALUE TOO LONG"
+# DuckDB's reasons for a line it cannot split into fields, in the platform's words: (code, reason).
+_LINE_PROBLEMS = {
+    "MISSING COLUMNS": ("field_count", "fewer fields than the header"),
+    "TOO MANY COLUMNS": ("field_count", "more fields than the header"),
+    "INVALID ENCODING": ("encoding", "bytes that are not valid UTF-8"),
+    "INVALID UNICODE": ("encoding", "bytes that are not valid UTF-8"),
+    "UNQUOTED VALUE": ("quoting", "a quote inside an unquoted field"),
+}
 
 
 @dataclass(frozen=True)
@@ -68,44 +77,53 @@ def duckdb_type(data_type: str) -> str:
     return {"double precision": "DOUBLE", "date": "DATE", "timestamp": "TIMESTAMP"}[data_type]
 
 
-def _open(path: Path, mode: str, **options: str):  # noqa: ANN202 - a file object, plain or gzip
-    return (gzip.open if path.name.endswith(".gz") else open)(path, mode, **options)
+def _quoted(name: str) -> str:
+    return f'"{name}"'
 
 
 @contextmanager
-def _utf8_source(verified: VerifiedFile, scratch: Path) -> Iterator[Path]:
-    """The file as DuckDB should read it: CP1252 files are transcoded to UTF-8 first (DuckDB reads UTF-8)."""
+def _readable(verified: VerifiedFile, fd: int, scratch: Path) -> Iterator[tuple[str, str]]:
+    """(path, compression) at which DuckDB reads the verified file: the open file itself, or its UTF-8 transcoding
+    (DuckDB reads UTF-8; CP1252 files are transcoded first, into a scratch file of the platform's naming)."""
     if verified.entry.encoding == "utf-8":
-        yield verified.path
+        yield fd_path(fd), "gzip" if verified.compressed else "none"
         return
-    target = scratch / (verified.path.name.removesuffix(".gz") + ".utf8.csv")
+    target = scratch / "transcoded.csv"
+    decoder = codecs.getincrementaldecoder(verified.entry.encoding)(errors="strict")
+    lines = 0
+    with _raw_stream(verified, fd) as raw, target.open("wb") as out:
+        while chunk := raw.read(1 << 20):
+            try:
+                out.write(decoder.decode(chunk).encode("utf-8"))
+            except UnicodeDecodeError as error:
+                line = lines + chunk[: error.start].count(b"\n") + 1
+                raise DeliveryRefused(
+                    f"{verified.entry.file}: bytes undecodable as {verified.entry.encoding} on line {line}"
+                ) from None
+            lines += chunk.count(b"\n")
     try:
-        with _open(verified.path, "rb") as raw, target.open("wb") as out:
-            reader = codecs.getreader(verified.entry.encoding)(raw, errors="strict")
-            while chunk := reader.read(1 << 20):
-                out.write(chunk.encode("utf-8"))
-    except UnicodeDecodeError as error:
-        raise DeliveryRefused(
-            f"{verified.entry.file}: bytes undecodable as {verified.entry.encoding}: {error}"
-        ) from error
-    try:
-        yield target
+        yield str(target), "none"
     finally:
         target.unlink(missing_ok=True)
 
 
-def _read_csv(path: Path, verified: VerifiedFile, rejects: str) -> str:
-    types = {c.name: c.data_type for c in verified.table.columns}
-    columns = ", ".join(f"{sql_literal(name)}: {sql_literal(duckdb_type(types[name]))}" for name in verified.header)
+@contextmanager
+def _raw_stream(verified: VerifiedFile, fd: int) -> Iterator[BinaryIO]:
+    """The verified file's bytes, decompressed, read through a new description of the same open file."""
+    with open(fd_path(fd), "rb") as raw:
+        yield gzip.GzipFile(fileobj=raw) if verified.compressed else raw  # type: ignore[misc]
+
+
+def _read_csv(path: str, compression: str, verified: VerifiedFile, line_bytes: int, options: str) -> str:
+    columns = ", ".join(f"{sql_literal(name)}: 'VARCHAR'" for name in verified.header)
     return (
-        f"read_csv({sql_literal(str(path))}, delim=';', header=true, auto_detect=false, quote='\"', escape='\"', "
-        f"columns={{{columns}}}, dateformat='{DATE_FORMAT}', timestampformat='{TIMESTAMP_FORMAT}', "
-        f"store_rejects=true, rejects_table='{rejects}_errors', rejects_scan='{rejects}_scans')"
+        f"read_csv({sql_literal(path)}, delim=';', header=true, auto_detect=false, quote='\"', escape='\"', "
+        f"compression='{compression}', columns={{{columns}}}, max_line_size={2 * line_bytes + 1}{options})"
     )
 
 
 def _line_of(ordinal: int, rejected_lines: list[int]) -> int:
-    """File line of the n-th loaded row (1-based), given the sorted lines DuckDB rejected (header is line 1)."""
+    """File line of the n-th row read (1-based), given the sorted lines DuckDB rejected (header is line 1)."""
     line = ordinal + 1
     for rejected in rejected_lines:
         if rejected <= line:
@@ -115,97 +133,132 @@ def _line_of(ordinal: int, rejected_lines: list[int]) -> int:
     return line
 
 
-def _raw_lines(path: Path, encoding: str, wanted: set[int]) -> dict[int, str]:
+def _raw_lines(verified: VerifiedFile, fd: int, wanted: set[int]) -> dict[int, str]:
+    """The delivered text of some lines (kept in the quarantine, inside the database only)."""
     found: dict[int, str] = {}
-    with _open(path, "rt", encoding=encoding, errors="replace", newline="") as handle:
-        for number, text in enumerate(handle, start=1):
+    if not wanted:
+        return found
+    with _raw_stream(verified, fd) as raw:
+        for number, line in enumerate(raw, start=1):
             if number in wanted:
-                found[number] = text.rstrip("\r\n")
+                found[number] = line.rstrip(b"\r\n").decode(verified.entry.encoding, errors="replace")
                 if len(found) == len(wanted):
                     break
     return found
 
 
+@dataclass(frozen=True)
+class _Problem:
+    """One reason why one line cannot land."""
+
+    line: int
+    column: str | None
+    code: str
+    expected: str
+    reason: str
+
+
 class _FileLoader:
-    def __init__(self, con: duckdb.DuckDBPyConnection, delivery: str, scratch: Path) -> None:
-        self.con, self.delivery, self.scratch = con, delivery, scratch
+    def __init__(self, con: duckdb.DuckDBPyConnection, delivery: str, scratch: Path, limits: IngestLimits) -> None:
+        self.con, self.delivery, self.scratch, self.limits = con, delivery, scratch, limits
         self.serial = 0
 
     def load(self, verified: VerifiedFile) -> FileCounts:
         self.serial += 1
         rejects = f"snds_rejects_{self.serial}"
-        table, name = verified.table, verified.entry.file
-        with _utf8_source(verified, self.scratch) as source:
+        types = {c.name: c.data_type for c in verified.table.columns}
+        rules = [value_rule(types[name], _quoted(name)) for name in verified.header]
+        entry, table = verified.entry, verified.table
+        with opened(verified.path, verified.identity) as fd, _readable(verified, fd, self.scratch) as (path, comp):
+            store = (
+                f", store_rejects=true, rejects_table='{rejects}_errors', rejects_scan='{rejects}_scans', "
+                f"rejects_limit={self.limits.max_quarantined_lines + 1}"
+            )
+            target = ", ".join(_quoted(n) for n in (*verified.header, "DELIVERY_ID", "DELIVERY_FILE"))
             inserted = self.con.execute(
-                f"insert into landing.{table.name} ({', '.join(verified.header)}, DELIVERY_ID, DELIVERY_FILE) "
-                f"select *, ?, ? from {_read_csv(source, verified, rejects)}",
-                [self.delivery, name],
+                f"insert into landing.{_quoted(table.name)} ({target}) "
+                f"select {', '.join(r.parsed for r in rules)}, ?, ? from {self._reader(path, comp, verified, store)} "
+                f"where {' and '.join(r.accepts for r in rules)}",
+                [self.delivery, entry.file],
             ).fetchone()
-        loaded = int(inserted[0]) if inserted else 0
-        rejected_lines = self._quarantine_rejects(verified, rejects)
-        too_long = self._quarantine_too_long(verified, rejected_lines)
-        return FileCounts(name, table.name, verified.entry.rows, loaded - too_long, len(rejected_lines) + too_long)
+            loaded = int(inserted[0]) if inserted else 0
+            line_problems = self._line_problems(rejects, len(verified.header), entry.encoding)
+            failing = entry.rows - loaded
+            too_many = self.limits.over_quarantine_cap(failing, entry.rows)
+            if too_many:
+                raise DeliveryRefused(
+                    f"{entry.file}: {failing} of {entry.rows} lines cannot be loaded ({too_many}); "
+                    "see `snds ingest --help` to raise the limits"
+                )
+            rejected_lines = sorted({p.line for p in line_problems})
+            problems = line_problems
+            if failing > len(rejected_lines):
+                problems = problems + self._value_problems(path, comp, verified, rules, rejected_lines)
+            raw = _raw_lines(verified, fd, {p.line for p in problems})
+        if problems:
+            self.con.executemany(
+                "insert into landing.quarantine values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        self.delivery,
+                        table.name,
+                        entry.file,
+                        p.line,
+                        p.column,
+                        p.code,
+                        p.expected,
+                        p.reason,
+                        raw.get(p.line),
+                    )
+                    for p in problems
+                ],
+            )
+        return FileCounts(entry.file, table.name, entry.rows, loaded, len({p.line for p in problems}))
 
-    def _quarantine_rejects(self, verified: VerifiedFile, rejects: str) -> list[int]:
-        """Move DuckDB's rejects (one row per bad line, all its errors in the reason) to the quarantine."""
-        self.con.execute(
-            f"""insert into landing.quarantine
-            select ?, ?, ?, line,
-                   case when bool_or(error_type in ('MISSING COLUMNS', 'TOO MANY COLUMNS')) then null
-                        else arg_min(column_name, column_idx) end,
-                   arg_min(error_type, column_idx), null,
-                   string_agg(error_message, ' | ' order by column_idx), min(csv_line)
-            from {rejects}_errors group by line""",
-            [self.delivery, verified.table.name, verified.entry.file],
-        )
-        lines = [
-            row[0] for row in self.con.execute(f"select distinct line from {rejects}_errors order by line").fetchall()
-        ]
+    def _reader(self, path: str, compression: str, verified: VerifiedFile, options: str) -> str:
+        return _read_csv(path, compression, verified, self.limits.max_line_bytes, options)
+
+    def _line_problems(self, rejects: str, fields: int, encoding: str) -> list[_Problem]:
+        """The lines DuckDB could not split into fields (one problem per line), then its reject tables dropped."""
+        rows = self.con.execute(
+            f"select line, arg_min(error_type, column_idx), arg_min(column_name, column_idx) "
+            f"from {rejects}_errors group by line order by line"
+        ).fetchall()
         self.con.execute(f"drop table {rejects}_errors")
         self.con.execute(f"drop table {rejects}_scans")
-        return lines
+        problems = []
+        for line, error_type, column in rows:
+            code, reason = _LINE_PROBLEMS.get(str(error_type), ("malformed_line", "cannot be read as CSV"))
+            if code == "field_count":
+                problems.append(_Problem(int(line), None, code, f"{fields} fields", reason))
+            elif code == "encoding":
+                reason = reason.replace("UTF-8", encoding.upper())
+                problems.append(_Problem(int(line), column, code, encoding.upper(), reason))
+            else:
+                problems.append(_Problem(int(line), column, code, 'CSV: ; separated, " quoted', reason))
+        return problems
 
-    def _quarantine_too_long(self, verified: VerifiedFile, rejected_lines: list[int]) -> int:
-        limits = [(c.name, c.max_chars) for c in verified.table.columns if c.max_chars is not None]
-        if not limits:
-            return 0
-        over = " or ".join(f"length({name}) > {limit}" for name, limit in limits)
-        scope = "DELIVERY_ID = ? and DELIVERY_FILE = ?"
-        target = f"landing.{verified.table.name}"
-        count = self.con.execute(
-            f"select count(*) from {target} where {scope} and ({over})", [self.delivery, verified.entry.file]
-        ).fetchone()
-        if not count or not count[0]:
-            return 0
-        first_over = "case " + " ".join(f"when length({n}) > {m} then '{n}'" for n, m in limits) + " end"
+    def _value_problems(
+        self, path: str, compression: str, verified: VerifiedFile, rules: list[ValueRule], rejected_lines: list[int]
+    ) -> list[_Problem]:
+        """Every failing column of every line whose values cannot land, read again (only files that have some)."""
+        failures = ", ".join(f"{r.failure} as f{i}" for i, r in enumerate(rules))
         rows = self.con.execute(
-            f"""select ordinal, rid, column_name from (
-                select row_number() over (order by rowid) as ordinal, rowid as rid, {first_over} as column_name,
-                       ({over}) as too_long
-                from {target} where {scope}) where too_long""",
-            [self.delivery, verified.entry.file],
+            f"select ordinal, {failures} from ("
+            f"select row_number() over () as ordinal, * "
+            f"from {self._reader(path, compression, verified, ', ignore_errors=true')}) "
+            f"where not ({' and '.join(r.accepts for r in rules)}) "
+            f"order by ordinal limit {self.limits.max_quarantined_lines + 1}"
         ).fetchall()
-        limit_of = dict(limits)
-        lines = {rid: _line_of(ordinal, rejected_lines) for ordinal, rid, _ in rows}
-        raw = _raw_lines(verified.path, verified.entry.encoding, set(lines.values()))
-        self.con.executemany(
-            "insert into landing.quarantine values (?, ?, ?, ?, ?, ?, null, ?, ?)",
-            [
-                (
-                    self.delivery,
-                    verified.table.name,
-                    verified.entry.file,
-                    lines[rid],
-                    column,
-                    TOO_LONG,
-                    f'Value of column "{column}" is longer than its {limit_of[column]} characters',
-                    raw.get(lines[rid]),
-                )
-                for _, rid, column in rows
-            ],
-        )
-        self.con.execute(f"delete from {target} where rowid in ({', '.join(str(rid) for _, rid, _ in rows)})")
-        return len(rows)
+        reasons = {(i, f.code): f.reason for i, r in enumerate(rules) for f in r.failures}
+        return [
+            _Problem(
+                _line_of(int(row[0]), rejected_lines), verified.header[i], code, rules[i].expected, reasons[(i, code)]
+            )
+            for row in rows
+            for i, code in enumerate(row[1:])
+            if code is not None
+        ]
 
 
 def _previous(con: duckdb.DuckDBPyConnection, manifest: Manifest) -> IngestReport | None:
@@ -227,61 +280,72 @@ def _previous(con: duckdb.DuckDBPyConnection, manifest: Manifest) -> IngestRepor
     return IngestReport(manifest.delivery_id, "unchanged", [FileCounts(*f) for f in files])
 
 
+def _record_file(con: duckdb.DuckDBPyConnection, delivery: str, file: VerifiedFile, counts: FileCounts) -> None:
+    con.execute(
+        "insert into landing.delivery_files values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            delivery,
+            counts.file,
+            counts.table,
+            file.entry.encoding,
+            file.entry.sha256,
+            file.size,
+            counts.rows,
+            counts.loaded,
+            counts.quarantined,
+        ],
+    )
+
+
 def load_delivery(
     con: duckdb.DuckDBPyConnection,
     manifest: Manifest,
     verify: Callable[[], list[VerifiedFile]],
+    limits: IngestLimits,
     progress: Callable[[int], None] = lambda _: None,
 ) -> IngestReport:
-    """Load the delivery in one transaction: all of it, balanced, or nothing."""
+    """Load the delivery in one transaction: all of it, balanced, or nothing (every file's problems reported)."""
     create_bookkeeping(con)
     previous = _previous(con, manifest)
     if previous is not None:
-        audit.record(con, "ingest", manifest.delivery_id, "unchanged", {"manifest_sha256": manifest.sha256})
         return previous
     verified = verify()
     report = IngestReport(manifest.delivery_id, "loaded")
     scratch = Path(tempfile.mkdtemp(prefix="snds-ingest-"))
+    con.execute(f"set memory_limit = '{int(limits.memory_limit_mib)}MiB'")
     con.execute("begin transaction")
     try:
         try:
             ensure_landing_tables(con, list({v.table.name: v.table for v in verified}.values()))
         except LandingError as error:
             raise DeliveryRefused(f"{error}; run `snds landing init` after migrating it") from error
-        loader = _FileLoader(con, manifest.delivery_id, scratch)
+        loader = _FileLoader(con, manifest.delivery_id, scratch, limits)
+        problems: list[str] = []
         for file in verified:
-            counts = loader.load(file)
+            try:
+                counts = loader.load(file)
+            except DeliveryRefused as refusal:
+                problems.extend(refusal.problems)
+                continue
             if counts.loaded + counts.quarantined != counts.rows:
-                raise DeliveryRefused(
+                problems.append(
                     f"{counts.file}: {counts.rows} rows in the file but {counts.loaded} loaded and "
-                    f"{counts.quarantined} quarantined; the delivery is not loaded"
+                    f"{counts.quarantined} quarantined (a quoted field spanning lines?)"
                 )
+                continue
             report.files.append(counts)
-            con.execute(
-                "insert into landing.delivery_files values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    manifest.delivery_id,
-                    counts.file,
-                    counts.table,
-                    file.entry.encoding,
-                    file.entry.sha256,
-                    file.size,
-                    counts.rows,
-                    counts.loaded,
-                    counts.quarantined,
-                ],
-            )
+            _record_file(con, manifest.delivery_id, file, counts)
             progress(file.size)
+        if problems:
+            raise DeliveryRefused(problems)
         totals = [sum(getattr(f, k) for f in report.files) for k in ("rows", "loaded", "quarantined")]
         con.execute(
             "insert into landing.deliveries values (?, ?, 'loaded', ?, ?, ?, ?, ?)",
             [manifest.delivery_id, manifest.sha256, datetime.now(), len(report.files), *totals],
         )
-        audit.record(con, "ingest", manifest.delivery_id, "loaded", report.as_json())
         con.execute("commit")
-    except BaseException as error:
+    except BaseException:
         con.execute("rollback")
-        audit.record(con, "ingest", manifest.delivery_id, "refused", {"error": str(error)})
         raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -1,20 +1,43 @@
-"""Check every file of a delivery against its manifest and the catalog before anything is loaded."""
+"""Check every file of a delivery against its manifest and the catalog before anything is loaded.
+
+Each file is opened once, without following links, and identified (device, inode, size, modification time): the
+load opens it again only if it is still that very file, and hands DuckDB the open file (`/dev/fd/N`), never a
+path it could expand as a pattern. Every problem of every file is collected, then the delivery is refused at once.
+Messages name files, columns, counts and line numbers, never the delivered values.
+"""
 
 from __future__ import annotations
 
 import csv
-import gzip
 import hashlib
+import os
+import stat
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from snds.catalog.committed import CatalogTable
 from snds.ingest.errors import DeliveryRefused
-from snds.ingest.manifest import MANIFEST_NAME, Manifest, ManifestEntry
+from snds.ingest.limits import IngestLimits, load_limits
+from snds.ingest.manifest import MANIFEST_NAME, Manifest, ManifestEntry, shown
 
 CHUNK = 1 << 20
+_GZIP = 16 + zlib.MAX_WBITS  # zlib's window flag for the gzip container
+MAX_LISTED = 10  # names listed in one message; the count is complete
+
+
+@dataclass(frozen=True)
+class FileIdentity:
+    device: int
+    inode: int
+    size: int
+    modified_ns: int
+
+    @classmethod
+    def of(cls, info: os.stat_result) -> FileIdentity:
+        return cls(info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
 
 
 @dataclass(frozen=True)
@@ -24,101 +47,246 @@ class VerifiedFile:
     table: CatalogTable
     header: tuple[str, ...]  # catalog spelling, in the file's order
     size: int
+    identity: FileIdentity
+
+    @property
+    def compressed(self) -> bool:
+        return self.entry.file.endswith(".gz")
 
 
-def scan_file(path: Path, encoding: str) -> tuple[str, int, str]:
-    """The file's sha256 (as delivered), its data rows (header excluded) and its header line.
+@dataclass(frozen=True)
+class Scan:
+    sha256: str
+    rows: int  # data rows (header excluded)
+    header: bytes  # the first line as delivered, line end removed
 
-    One pass over a plain file; a compressed one is hashed as delivered and counted decompressed.
-    Refuses truncated or corrupt gzip and empty files.
-    """
+
+def open_file(path: Path, identity: FileIdentity | None = None) -> int:
+    """A descriptor on the regular file at `path`, never through a link; refused if it is not `identity` any more."""
+    name = shown(path.name)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise DeliveryRefused(f"{name}: listed in the manifest but absent") from None
+    except OSError as error:
+        if stat.S_ISLNK(os.lstat(path).st_mode):
+            raise DeliveryRefused(f"{name}: a symbolic link; links are refused, never followed") from None
+        raise DeliveryRefused(f"{name}: cannot be opened ({error.strerror})") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise DeliveryRefused(f"{name}: not a regular file")
+    if identity is not None and FileIdentity.of(info) != identity:
+        os.close(fd)
+        raise DeliveryRefused(f"{name}: changed since it was verified")
+    return fd
+
+
+@contextmanager
+def opened(path: Path, identity: FileIdentity | None = None) -> Iterator[int]:
+    fd = open_file(path, identity)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def fd_path(fd: int) -> str:
+    """The path at which a reader opens exactly the file behind `fd` (no pattern character, no link to resolve)."""
+    return f"/dev/fd/{fd}"
+
+
+def _raw_chunks(fd: int) -> Iterator[bytes]:
+    os.lseek(fd, 0, os.SEEK_SET)
+    while chunk := os.read(fd, CHUNK):
+        yield chunk
+
+
+def _inflated(chunks: Iterable[bytes], digest: hashlib._Hash, budget: int, name: str) -> Iterator[bytes]:
+    """The decompressed bytes of a gzip stream (several members allowed), at most `budget` of them."""
+    inflater = zlib.decompressobj(_GZIP)
+    produced = 0
+    try:
+        for chunk in chunks:
+            digest.update(chunk)
+            data = chunk
+            while data:
+                out = inflater.decompress(data, CHUNK)
+                produced += len(out)
+                if produced > budget:
+                    raise DeliveryRefused(
+                        f"{name}: expands to more than {budget >> 20} MiB, over the limit for its size "
+                        "(a decompression bomb?)"
+                    )
+                if out:
+                    yield out
+                if inflater.eof:
+                    data = inflater.unused_data
+                    inflater = zlib.decompressobj(_GZIP) if data else inflater
+                else:
+                    data = inflater.unconsumed_tail
+        if not inflater.eof:
+            raise DeliveryRefused(f"{name}: truncated compressed file")
+    except zlib.error:
+        raise DeliveryRefused(f"{name}: unreadable compressed file (not gzip, or corrupt)") from None
+
+
+def _hashed(chunks: Iterable[bytes], digest: hashlib._Hash) -> Iterator[bytes]:
+    for chunk in chunks:
+        digest.update(chunk)
+        yield chunk
+
+
+class _LineMeter:
+    """Counts line ends across chunks and finds the first line longer than the limit (line numbers from 1)."""
+
+    def __init__(self, limit: int, name: str) -> None:
+        self.limit, self.name = limit, name
+        self.newlines, self.current, self.last = 0, 0, b"\n"
+
+    def _check(self, length: int, line: int) -> None:
+        if length > self.limit:
+            raise DeliveryRefused(f"{self.name}: line {line} is longer than {self.limit} bytes")
+
+    def feed(self, chunk: bytes) -> None:
+        count = chunk.count(b"\n")
+        if not count:
+            self.current += len(chunk)
+            self._check(self.current, self.newlines + 1)
+        else:
+            self._check(self.current + chunk.find(b"\n"), self.newlines + 1)
+            if len(chunk) > self.limit:  # lines inside a chunk are shorter than it: look at them only if needed
+                for offset, line in enumerate(chunk.split(b"\n")[1:-1], start=2):
+                    self._check(len(line), self.newlines + offset)
+            self.newlines += count
+            self.current = len(chunk) - chunk.rfind(b"\n") - 1
+            self._check(self.current, self.newlines + 1)
+        self.last = chunk[-1:]
+
+    @property
+    def lines(self) -> int:
+        return self.newlines + (0 if self.last == b"\n" else 1)
+
+
+def scan_file(fd: int, name: str, limits: IngestLimits) -> Scan:
+    """One pass: the sha256 as delivered, the data rows (decompressed), the header line; long lines are refused."""
     digest = hashlib.sha256()
-    newlines, last, first_line = 0, b"\n", b""
-    compressed = path.name.endswith(".gz")
+    if name.endswith(".gz"):
+        budget = int(max(limits.max_gzip_ratio * os.fstat(fd).st_size, CHUNK))
+        stream = _inflated(_raw_chunks(fd), digest, budget, name)
+    else:
+        stream = _hashed(_raw_chunks(fd), digest)
+    meter = _LineMeter(limits.max_line_bytes, name)
+    header = b""
+    for chunk in stream:
+        if meter.newlines == 0:
+            header += chunk.split(b"\n", 1)[0]
+        meter.feed(chunk)
+    first = header.removesuffix(b"\r")
+    if meter.lines == 0 or not first.strip():
+        raise DeliveryRefused(f"{name}: empty file (no header row)")
+    if b"\r" in first:
+        raise DeliveryRefused(f"{name}: lines end with a lone CR; expected LF or CR LF line ends")
+    return Scan(digest.hexdigest(), meter.lines - 1, first)
+
+
+def _match_header(entry: ManifestEntry, header: bytes, table: CatalogTable) -> tuple[str, ...]:
+    """The file's columns in the catalog's spelling; a mismatch names expected columns and positions, never a value."""
     try:
-        with path.open("rb") as raw:
-            stream = gzip.open(raw, "rb") if compressed else raw
-            while chunk := stream.read(CHUNK):
-                if not compressed:
-                    digest.update(chunk)
-                if not first_line:
-                    first_line = chunk.split(b"\n", 1)[0]
-                newlines += chunk.count(b"\n")
-                last = chunk[-1:]
-        if compressed:
-            with path.open("rb") as raw:
-                while chunk := raw.read(CHUNK):
-                    digest.update(chunk)
-    except (EOFError, OSError, zlib.error) as error:
-        raise DeliveryRefused(f"{path.name}: unreadable or truncated compressed file ({error})") from error
-    lines = newlines + (0 if last == b"\n" else 1)
-    if lines == 0 or not first_line.strip():
-        raise DeliveryRefused(f"{path.name}: empty file (no header row)")
-    try:
-        header = first_line.rstrip(b"\r").decode(encoding)
+        text = header.decode(entry.encoding)
     except UnicodeDecodeError as error:
-        raise DeliveryRefused(f"{path.name}: header is not valid {encoding} ({error.reason})") from error
-    return digest.hexdigest(), lines - 1, header
-
-
-def _match_header(entry: ManifestEntry, header: str, table: CatalogTable) -> tuple[str, ...]:
-    names = [h.strip().strip('"') for h in header.split(";")]
+        raise DeliveryRefused(f"{entry.file}: header is not valid {entry.encoding} (byte {error.start})") from None
+    names = [h.strip().strip('"').upper() for h in text.split(";")]
     by_upper = {c.name.upper(): c.name for c in table.columns}
-    unknown = [n for n in names if n.upper() not in by_upper]
-    missing = sorted(set(by_upper) - {n.upper() for n in names})
-    duplicated = sorted({n for n in names if [m.upper() for m in names].count(n.upper()) > 1})
+    unknown = [i for i, n in enumerate(names, start=1) if n not in by_upper]
+    missing = [by_upper[m] for m in by_upper if m not in names]
+    duplicated = sorted({by_upper[n] for n in names if n in by_upper and names.count(n) > 1})
     problems = []
     if unknown:
-        problems.append(f"unknown columns {', '.join(unknown)}")
+        positions = ", ".join(str(i) for i in unknown[:MAX_LISTED]) + (" ..." if len(unknown) > MAX_LISTED else "")
+        problems.append(f"{len(unknown)} fields are not columns of {table.name} (fields {positions})")
     if missing:
-        problems.append(f"missing columns {', '.join(by_upper[m] for m in missing)}")
+        problems.append(f"missing columns {_listed(missing)}")
     if duplicated:
         problems.append(f"columns twice {', '.join(duplicated)}")
     if problems:
-        raise DeliveryRefused(f"{entry.file}: header does not match {table.name}: {'; '.join(problems)}")
-    return tuple(by_upper[n.upper()] for n in names)
+        raise DeliveryRefused(
+            f"{entry.file}: header does not match {table.name}: {'; '.join(problems)} "
+            f"(expected its {len(by_upper)} columns, found {len(names)} fields)"
+        )
+    return tuple(by_upper[n] for n in names)
+
+
+def _listed(names: list[str]) -> str:
+    return ", ".join(names[:MAX_LISTED]) + (f" and {len(names) - MAX_LISTED} more" if len(names) > MAX_LISTED else "")
+
+
+def find_table(catalog: dict[str, CatalogTable], name: str) -> CatalogTable | None:
+    """The catalog table by its exact name, else by its only case-insensitive match."""
+    if name in catalog:
+        return catalog[name]
+    matches = [t for t in catalog.values() if t.name.upper() == name.upper()]
+    return matches[0] if len(matches) == 1 else None
+
+
+def _strays(manifest: Manifest) -> list[str]:
+    listed = {e.file for e in manifest.entries} | {MANIFEST_NAME}
+    with os.scandir(manifest.directory) as entries:
+        others = sorted(shown(e.name) for e in entries if e.name not in listed)
+    return [f"files not listed in the manifest: {_listed(others)}"] if others else []
+
+
+def verify_file(
+    entry: ManifestEntry, directory: Path, catalog: dict[str, CatalogTable], limits: IngestLimits
+) -> VerifiedFile:
+    table = find_table(catalog, entry.table)
+    if table is None:
+        raise DeliveryRefused(f"{entry.file}: unknown table {entry.table!r} (not in the SNDS catalog)")
+    path = directory / entry.file
+    with opened(path) as fd:
+        identity = FileIdentity.of(os.fstat(fd))
+        scan = scan_file(fd, entry.file, limits)
+    if scan.sha256 != entry.sha256:
+        raise DeliveryRefused(f"{entry.file}: sha256 is {scan.sha256}, the manifest says {entry.sha256}")
+    if scan.rows != entry.rows:
+        raise DeliveryRefused(f"{entry.file}: {scan.rows} data rows, the manifest says {entry.rows}")
+    return VerifiedFile(entry, path, table, _match_header(entry, scan.header, table), identity.size, identity)
 
 
 def verify_delivery(
     manifest: Manifest,
     catalog: dict[str, CatalogTable],
     progress: Callable[[int], None] = lambda _: None,
+    limits: IngestLimits | None = None,
 ) -> list[VerifiedFile]:
-    """Every listed file present, digest and row count as declared, table known, header matching."""
-    listed = {e.file for e in manifest.entries}
-    strays = sorted(
-        p.name for p in manifest.directory.iterdir() if p.is_file() and p.name not in listed and p.name != MANIFEST_NAME
-    )
-    if strays:
-        raise DeliveryRefused(f"{manifest.directory}: files not listed in the manifest: {', '.join(strays[:10])}")
+    """Every listed file present and no other, digest and row count as declared, table known, header matching.
+
+    Raises DeliveryRefused with every problem found, after looking at every file.
+    """
+    limits = limits or load_limits()
+    problems = [*manifest.problems, *_strays(manifest)]
     verified = []
     for entry in manifest.entries:
-        path = manifest.directory / entry.file
-        if not path.is_file():
-            raise DeliveryRefused(f"{entry.file}: listed in the manifest but absent")
-        table = catalog.get(entry.table)
-        if table is None:
-            raise DeliveryRefused(f"{entry.file}: unknown table {entry.table!r} (not in the SNDS catalog)")
-        if not path.name.endswith((".csv", ".csv.gz")):
-            raise DeliveryRefused(f"{entry.file}: expected a .csv or .csv.gz file")
-        digest, rows, header = scan_file(path, entry.encoding)
-        if digest != entry.sha256:
-            raise DeliveryRefused(f"{entry.file}: sha256 is {digest}, the manifest says {entry.sha256}")
-        if rows != entry.rows:
-            raise DeliveryRefused(f"{entry.file}: {rows} data rows, the manifest says {entry.rows}")
-        verified.append(VerifiedFile(entry, path, table, _match_header(entry, header, table), path.stat().st_size))
-        progress(path.stat().st_size)
+        try:
+            verified.append(verify_file(entry, manifest.directory, catalog, limits))
+        except DeliveryRefused as refusal:
+            problems.extend(refusal.problems)
+        progress(verified[-1].size if verified and verified[-1].entry is entry else 0)
+    if problems:
+        raise DeliveryRefused(problems)
     return verified
 
 
 def write_manifest(directory: Path, files: Iterable[tuple[str, str]]) -> int:
     """Write `MANIFEST.csv` for (file name, table) pairs of UTF-8 files in `directory`; returns the total rows."""
+    limits = load_limits()
     total = 0
     with (directory / MANIFEST_NAME).open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, delimiter=";", lineterminator="\n")
         writer.writerow(["file", "table", "rows", "sha256"])
         for name, table in files:
-            digest, rows, _ = scan_file(directory / name, "utf-8")
-            writer.writerow([name, table, rows, digest])
-            total += rows
+            with opened(directory / name) as fd:
+                scan = scan_file(fd, name, limits)
+            writer.writerow([name, table, scan.rows, scan.sha256])
+            total += scan.rows
     return total

@@ -9,12 +9,12 @@ from snds.catalog.sqltypes import DATE, NUMERIC
 
 TARGET_PREFIXES = ("IR_BEN_R", "ER_PRS_F", "T_MCO")
 KINDS = ("wrong_field_count", "impossible_date", "text_in_numeric", "string_too_long", "undecodable_bytes")
-REASON_CODES = {
-    "wrong_field_count": "MISSING COLUMNS",
-    "impossible_date": "CAST",
-    "text_in_numeric": "CAST",
-    "string_too_long": "VALUE TOO LONG",
-    "undecodable_bytes": "INVALID ENCODING",
+REASON_CODES = {  # the codes of landing.quarantine (snds.ingest.values and snds.ingest.load)
+    "wrong_field_count": "field_count",
+    "impossible_date": "impossible_date",
+    "text_in_numeric": "not_a_number",
+    "string_too_long": "too_long",
+    "undecodable_bytes": "encoding",
 }
 
 

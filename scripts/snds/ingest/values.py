@@ -1,0 +1,116 @@
+"""How a delivered text becomes a typed value, exactly or not at all.
+
+Every column is read as text, then typed in SQL: a value lands only if it matches its type exactly (no rounding,
+no guessed century, no truncation); otherwise its line goes to the quarantine with a reason in the platform's
+words (column, expected type and format, what is wrong), never quoting the value. The rules are SQL fragments
+over the column's text, written once here and used both to load (`valid`, `parsed`) and to explain (`failure`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DATE_FORMAT = "%d/%m/%Y"  # DCIR and every DATE column: DD/MM/YYYY
+DATE_SHOWN = "DD/MM/YYYY"
+TIMESTAMP_FORMAT = "%d%b%Y:%H:%M:%S"  # PMSI datetimes in the SAS form 02JAN2019:00:00:00
+TIMESTAMP_SHOWN = "DDMONYYYY:HH:MM:SS"
+_DATE_TEXT = "[0-9]{2}/[0-9]{2}/[0-9]{4}"
+_TIMESTAMP_TEXT = "[0-9]{2}[A-Za-z]{3}[0-9]{4}:[0-9]{2}:[0-9]{2}:[0-9]{2}"
+_NUMBER_TEXT = r"[+-]?([0-9]+(\.[0-9]+)?|\.[0-9]+)"
+_FLOAT_TEXT = r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]{1,3})?"
+
+
+@dataclass(frozen=True)
+class Failure:
+    code: str
+    condition: str  # SQL, over a non-null text that is not valid: true when this is what is wrong
+    reason: str
+
+
+@dataclass(frozen=True)
+class ValueRule:
+    column: str
+    expected: str  # the type and format, as a message shows it: `numeric(5,2)`, `date DD/MM/YYYY`
+    valid: str  # SQL: the (non-null) text is exactly a value of the type
+    parsed: str  # SQL: the typed value of a valid text
+    failures: tuple[Failure, ...]  # in order; the last one's condition is `true`
+
+    @property
+    def accepts(self) -> str:
+        """SQL: the text may land (null, or valid)."""
+        return f"({self.column} is null or {self.valid})"
+
+    @property
+    def failure(self) -> str:
+        """SQL: null when the text may land, else the code of what is wrong."""
+        whens = " ".join(f"when {f.condition} then '{f.code}'" for f in self.failures)
+        return f"case when {self.accepts} then null {whens} end"
+
+
+def _type_parts(data_type: str) -> tuple[str, tuple[int, ...]]:
+    name, _, arguments = data_type.partition("(")
+    return name, tuple(int(a) for a in arguments.rstrip(")").split(",") if a)
+
+
+def _matches(column: str, pattern: str) -> str:
+    return f"regexp_full_match({column}, '{pattern}')"
+
+
+def _numeric(column: str, precision: int, scale: int) -> ValueRule:
+    digits = precision - scale
+    integer = f"0*[0-9]{{1,{digits}}}" if digits else "0+"
+    decimals = rf"(\.[0-9]{{1,{scale}}})?" if scale else ""
+    exact = rf"[+-]?({integer}{decimals}" + (rf"|\.[0-9]{{1,{scale}}})" if scale else ")")
+    expected = f"numeric({precision},{scale})" if scale else f"numeric({precision})"
+    failures = (
+        Failure("not_a_number", f"not {_matches(column, _NUMBER_TEXT)}", "not a number"),
+        Failure(
+            "too_many_decimals",
+            _matches(column, rf"[^.]*\.[0-9]{{{scale + 1},}}"),
+            f"more than {scale} decimals (never rounded)",
+        ),
+        Failure("too_many_digits", "true", f"more than {digits} digits before the decimal point"),
+    )
+    return ValueRule(
+        column, expected, _matches(column, exact), f"try_cast({column} as decimal({precision},{scale}))", failures
+    )
+
+
+def value_rule(data_type: str, column: str) -> ValueRule:
+    """The rule of a catalog type for the SQL text expression `column` (a quoted column name)."""
+    kind, arguments = _type_parts(data_type)
+    if kind == "varchar":
+        (length,) = arguments
+        reason = f"longer than {length} characters"
+        return ValueRule(
+            column, data_type, f"length({column}) <= {length}", column, (Failure("too_long", "true", reason),)
+        )
+    if kind == "numeric":
+        return _numeric(column, arguments[0], arguments[1] if len(arguments) > 1 else 0)
+    if kind == "double precision":
+        return ValueRule(
+            column,
+            data_type,
+            f"{_matches(column, _FLOAT_TEXT)} and isfinite(try_cast({column} as double))",
+            f"try_cast({column} as double)",
+            (Failure("not_a_number", "true", "not a decimal number"),),
+        )
+    if kind in ("date", "timestamp"):
+        text, fmt, shown = (
+            (_DATE_TEXT, DATE_FORMAT, DATE_SHOWN)
+            if kind == "date"
+            else (_TIMESTAMP_TEXT, TIMESTAMP_FORMAT, TIMESTAMP_SHOWN)
+        )
+        parsed = f"try_strptime({column}, '{fmt}')"
+        noun = "date" if kind == "date" else "date and time"
+        return ValueRule(
+            column,
+            f"{kind} {shown}",
+            f"{_matches(column, text)} and {parsed} is not null",
+            f"cast({parsed} as {kind})",
+            (
+                Failure(f"not_a_{kind}", f"not {_matches(column, text)}", f"not a {noun} written {shown}"),
+                Failure(f"impossible_{kind}", "true", f"not a calendar {noun}"),
+            ),
+        )
+    raise ValueError(f"{data_type}: not a catalog type")
