@@ -108,6 +108,16 @@ def test_types_are_widened_to_the_widest_declaration(catalog: Catalog) -> None:
     assert oracle["BSE_REM_MNT"] == "NUMBER(11,2)" and oracle["BEN_NIR_PSA"] == "VARCHAR2(17)"
 
 
+def test_year_months_are_text_of_six_everywhere(catalog: Catalog, dictionary: list[DictTable]) -> None:
+    # The dictionary stores some year-months (AAAAMM) as dates: ANN_MOI in T_MCOaaBPHN and T_SUPaa*, ENT_AM in
+    # T_HADaaC (where it is even typed `date`, while T_MCOaaC types the same column `yearmonth`).
+    year_months = {c.name for t in dictionary for c in t.columns if c.logical_type == "yearmonth"}
+    assert {"ANN_MOI", "ENT_AM", "SOR_AM", "BEN_DCD_AME", "EXE_SOI_AMD"} <= year_months
+    types = {(t.name, c.name): c.data_type for t in catalog.tables for c in t.columns if c.name in year_months}
+    assert set(types.values()) == {"varchar(6)"}
+    assert {("T_MCO10BPHN", "ANN_MOI"), ("T_SUP07ALD", "ANN_MOI"), ("T_HAD09C", "ENT_AM")} <= set(types)
+
+
 def test_every_physical_type_is_one_of_the_portable_types(catalog: Catalog) -> None:
     # SqlType.parse accepts only the portable types, and gives back the catalog's text
     assert all(str(SqlType.parse(c.data_type)) == c.data_type for t in catalog.tables for c in t.columns)

@@ -9,6 +9,11 @@ The dictionary declares lengths per table, and not consistently: the same amount
 `4,2` in ER_PRS_F and `11,2` in EB_PRS_F. A physical type must never reject a value that the
 dictionary allows for the same column elsewhere, so each column name gets the widest declaration found
 in the dictionary. The declared length stays in the catalog, where conformity checks use it.
+
+A year-month (`AAAAMM`, the dictionary's type `yearmonth`) is text: the dictionary stores most of them as
+strings of 6, but a few as `date` (ANN_MOI in T_MCOaaBPHN and T_SUPaa*, ENT_AM and SOR_AM in the 2009-2010
+PMSI C tables), where every delivered `201903` would be rejected. A column name typed `yearmonth` anywhere
+in the dictionary is `varchar(6)` everywhere, like any other column name gets one type.
 """
 
 from __future__ import annotations
@@ -20,12 +25,14 @@ from snds.catalog.dictionary import DictColumn
 from snds.catalog.sqltypes import DATE, DOUBLE, NUMERIC, TIMESTAMP, VARCHAR, SqlType
 
 MAX_PRECISION = 38
+YEAR_MONTH = "yearmonth"  # the dictionary's type of a year-month (AAAAMM)
 
 
 @dataclass(frozen=True)
 class Defaults:
     string_length: int
     integer_precision: int
+    year_month_length: int
 
 
 @dataclass
@@ -34,8 +41,11 @@ class _Width:
     integer_digits: int = 0
     scale: int = 0
     declared: bool = False
+    year_month: bool = False
 
-    def add(self, length: str | None) -> None:
+    def add(self, column: DictColumn) -> None:
+        self.year_month = self.year_month or column.logical_type == YEAR_MONTH
+        length = column.length
         if not length:
             return
         self.declared = True
@@ -53,12 +63,14 @@ class TypeMapper:
         self._defaults = defaults
         self._widths: dict[tuple[str, str], _Width] = {}
         for scope, column in columns:
-            self._widths.setdefault((scope, column.name.upper()), _Width()).add(column.length)
+            self._widths.setdefault((scope, column.name.upper()), _Width()).add(column)
 
     def sql_type(self, scope: str, column: DictColumn) -> SqlType:
         """The type used in models and contracts (`scope` separates independent namespaces)."""
         width = self._widths.get((scope, column.name.upper()), _Width())
         storage = column.storage
+        if width.year_month:
+            return SqlType(VARCHAR, length=max(width.chars, self._defaults.year_month_length))
         if storage == "string":
             return SqlType(VARCHAR, length=width.chars or self._defaults.string_length)
         if storage in ("number", "integer"):

@@ -23,8 +23,8 @@ select
     cast(landed.EXE_SOI_AMF as varchar(6))                       as EXE_SOI_AMF,
     cast(landed.SEJ_LUN_ANN as varchar(4))                       as SEJ_LUN_ANN,
     cast(landed.SEJ_LUN_MOI as varchar(2))                       as SEJ_LUN_MOI,
-    cast(landed.SOR_AM as date)                                  as SOR_AM,
-    cast(landed.ENT_AM as date)                                  as ENT_AM,
+    cast(landed.SOR_AM as varchar(6))                            as SOR_AM,
+    cast(landed.ENT_AM as varchar(6))                            as ENT_AM,
     cast(landed.ETA_NUM_TWO as varchar(9))                       as ETA_NUM_TWO
 from {{ source('landing', 'T_HAD09C') }} landed
 left join {{ ref('person_pseudonyms') }} NIR_ANO_17_pseudonym

@@ -3,7 +3,7 @@
 select
     cast(landed.ETA_NUM as varchar(9)) as ETA_NUM,
     cast(landed.NBR_TOT as numeric(8)) as NBR_TOT,
-    cast(landed.ANN_MOI as date)       as ANN_MOI,
+    cast(landed.ANN_MOI as varchar(6)) as ANN_MOI,
     cast(landed.FIC_TYP as numeric(3)) as FIC_TYP
 from {{ source('landing', 'T_SUP07FFM') }} landed
 where landed.DELIVERY_ID in (select DELIVERY_ID from {{ ref('promoted_deliveries') }})

@@ -6,6 +6,6 @@ select
     cast(landed.NBR_REA_HAL as numeric(8)) as NBR_REA_HAL,
     cast(landed.PRS_COD as varchar(9))     as PRS_COD,
     cast(landed.FIC_TYP as numeric(3))     as FIC_TYP,
-    cast(landed.ANN_MOI as date)           as ANN_MOI
+    cast(landed.ANN_MOI as varchar(6))     as ANN_MOI
 from {{ source('landing', 'T_SUP08ALD') }} landed
 where landed.DELIVERY_ID in (select DELIVERY_ID from {{ ref('promoted_deliveries') }})

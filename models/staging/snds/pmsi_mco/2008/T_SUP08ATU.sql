@@ -6,7 +6,7 @@ select
     cast(landed.NBR_PAS as numeric(8))     as NBR_PAS,
     cast(landed.FIC_TYP as numeric(3))     as FIC_TYP,
     cast(landed.NBR_HOS as numeric(8))     as NBR_HOS,
-    cast(landed.ANN_MOI as date)           as ANN_MOI,
+    cast(landed.ANN_MOI as varchar(6))     as ANN_MOI,
     cast(landed.AUT_TYP as varchar(6))     as AUT_TYP
 from {{ source('landing', 'T_SUP08ATU') }} landed
 where landed.DELIVERY_ID in (select DELIVERY_ID from {{ ref('promoted_deliveries') }})

@@ -6,6 +6,6 @@ select
     cast(landed.MOY_PRI as numeric(8))  as MOY_PRI,
     cast(landed.FIC_TYP as numeric(3))  as FIC_TYP,
     cast(landed.LPP_COD as varchar(13)) as LPP_COD,
-    cast(landed.ANN_MOI as date)        as ANN_MOI
+    cast(landed.ANN_MOI as varchar(6))  as ANN_MOI
 from {{ source('landing', 'T_SUP08DMI') }} landed
 where landed.DELIVERY_ID in (select DELIVERY_ID from {{ ref('promoted_deliveries') }})

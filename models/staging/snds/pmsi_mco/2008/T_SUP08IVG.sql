@@ -3,7 +3,7 @@
 select
     cast(landed.ETA_NUM as varchar(9)) as ETA_NUM,
     cast(landed.FIC_TYP as numeric(3)) as FIC_TYP,
-    cast(landed.ANN_MOI as date)       as ANN_MOI,
+    cast(landed.ANN_MOI as varchar(6)) as ANN_MOI,
     cast(landed.NBR_IVG as numeric(8)) as NBR_IVG,
     cast(landed.PRS_IVG as varchar(5)) as PRS_IVG
 from {{ source('landing', 'T_SUP08IVG') }} landed

@@ -8,6 +8,6 @@ select
     cast(landed.NBR_ETH_UCD as numeric(8)) as NBR_ETH_UCD,
     cast(landed.MOY_PRI as numeric(8))     as MOY_PRI,
     cast(landed.FIC_TYP as numeric(3))     as FIC_TYP,
-    cast(landed.ANN_MOI as date)           as ANN_MOI
+    cast(landed.ANN_MOI as varchar(6))     as ANN_MOI
 from {{ source('landing', 'T_SUP08MON') }} landed
 where landed.DELIVERY_ID in (select DELIVERY_ID from {{ ref('promoted_deliveries') }})

@@ -41,8 +41,8 @@ select
     cast(landed.VALID_FAC_AMC as varchar(4000))                  as VALID_FAC_AMC,
     cast(landed.VALID_FAC_RAC as varchar(4000))                  as VALID_FAC_RAC,
     cast(landed.PAYS_ASS_PAT as varchar(4000))                   as PAYS_ASS_PAT,
-    cast(landed.ENT_AM as date)                                  as ENT_AM,
-    cast(landed.SOR_AM as date)                                  as SOR_AM
+    cast(landed.ENT_AM as varchar(6))                            as ENT_AM,
+    cast(landed.SOR_AM as varchar(6))                            as SOR_AM
 from {{ source('landing', 'T_MCO09CSTC') }} landed
 left join {{ ref('person_pseudonyms') }} NIR_ANO_17_pseudonym
     on landed.NIR_ANO_17 = NIR_ANO_17_pseudonym.delivered_identifier

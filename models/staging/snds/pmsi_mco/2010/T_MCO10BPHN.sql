@@ -4,7 +4,7 @@ select
     cast(landed.NBR_FAC_AUT_ETP as numeric(10)) as NBR_FAC_AUT_ETP,
     cast(landed.NBR_FAC_TOT as numeric(10))     as NBR_FAC_TOT,
     cast(landed.ACT_COD as varchar(5))          as ACT_COD,
-    cast(landed.ANN_MOI as date)                as ANN_MOI,
+    cast(landed.ANN_MOI as varchar(6))          as ANN_MOI,
     cast(landed.NBR_AUT_ETP as numeric(10))     as NBR_AUT_ETP,
     cast(landed.NBR_REA_TOT as numeric(10))     as NBR_REA_TOT,
     cast(landed.NBR_PHE as numeric(10))         as NBR_PHE,

@@ -23,8 +23,8 @@ select
     cast(landed.SOR_DAT as varchar(8))                           as SOR_DAT,
     cast(landed.SOR_MOI as varchar(2))                           as SOR_MOI,
     cast(landed.VID_HOSP_FOR as varchar(3))                      as VID_HOSP_FOR,
-    cast(landed.ENT_AM as date)                                  as ENT_AM,
-    cast(landed.SOR_AM as date)                                  as SOR_AM
+    cast(landed.ENT_AM as varchar(6))                            as ENT_AM,
+    cast(landed.SOR_AM as varchar(6))                            as SOR_AM
 from {{ source('landing', 'T_MCO10C') }} landed
 left join {{ ref('person_pseudonyms') }} NIR_ANO_17_pseudonym
     on landed.NIR_ANO_17 = NIR_ANO_17_pseudonym.delivered_identifier

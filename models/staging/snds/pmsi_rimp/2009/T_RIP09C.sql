@@ -22,9 +22,9 @@ select
     cast(landed.EXE_SOI_DTF as timestamp)                        as EXE_SOI_DTF,
     cast(landed.EXE_SOI_AMD as varchar(6))                       as EXE_SOI_AMD,
     cast(landed.EXE_SOI_AMF as varchar(6))                       as EXE_SOI_AMF,
-    cast(landed.ENT_AM as date)                                  as ENT_AM,
+    cast(landed.ENT_AM as varchar(6))                            as ENT_AM,
     cast(landed.SOR_MOI as varchar(2))                           as SOR_MOI,
-    cast(landed.SOR_AM as date)                                  as SOR_AM,
+    cast(landed.SOR_AM as varchar(6))                            as SOR_AM,
     cast(landed.SOR_ANN as varchar(4))                           as SOR_ANN
 from {{ source('landing', 'T_RIP09C') }} landed
 left join {{ ref('person_pseudonyms') }} NIR_ANO_17_pseudonym

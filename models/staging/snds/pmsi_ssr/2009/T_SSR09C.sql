@@ -21,8 +21,8 @@ select
     cast(landed.EXE_SOI_AMF as varchar(6))                       as EXE_SOI_AMF,
     cast(landed.EXE_SOI_DTD as date)                             as EXE_SOI_DTD,
     cast(landed.EXE_SOI_DTF as date)                             as EXE_SOI_DTF,
-    cast(landed.ENT_AM as date)                                  as ENT_AM,
-    cast(landed.SOR_AM as date)                                  as SOR_AM
+    cast(landed.ENT_AM as varchar(6))                            as ENT_AM,
+    cast(landed.SOR_AM as varchar(6))                            as SOR_AM
 from {{ source('landing', 'T_SSR09C') }} landed
 left join {{ ref('person_pseudonyms') }} NIR_ANO_17_pseudonym
     on landed.NIR_ANO_17 = NIR_ANO_17_pseudonym.delivered_identifier
