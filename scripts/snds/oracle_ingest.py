@@ -15,6 +15,7 @@ from collections.abc import Iterable
 
 from snds.catalog.committed import CatalogTable
 from snds.catalog.sqltypes import DATE, DOUBLE, NUMERIC, TIMESTAMP, SqlType
+from snds.formats import ORACLE_DATE_FORMAT, ORACLE_TIMESTAMP_FORMAT
 from snds.ingest.verify import VerifiedFile
 from snds.landing import PROVENANCE_COLUMNS, create_table_sql, landing_columns
 from snds.sql import sql_literal
@@ -57,9 +58,9 @@ def _convert(name: str, sql_type: SqlType) -> str:
     if sql_type.kind == DOUBLE:
         return f"cast({name} as {sql_type})"
     if sql_type.kind == DATE:
-        return f"to_date({name}, 'DD/MM/YYYY')"
+        return f"to_date({name}, '{ORACLE_DATE_FORMAT}')"
     if sql_type.kind == TIMESTAMP:
-        return f"to_timestamp({name}, 'DDMONYYYY:HH24:MI:SS')"
+        return f"to_timestamp({name}, '{ORACLE_TIMESTAMP_FORMAT}')"
     raise ValueError(f"{name}: no Oracle conversion for {sql_type}")
 
 

@@ -1,11 +1,22 @@
-"""The catalog's type strings, parsed once: kinds, lengths, engine spellings and the round trip."""
+"""The catalog's type strings, parsed once: kinds, lengths, engine spellings and the round trip; and how a
+delivery writes the temporal types."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 import pytest
 
 from snds.catalog.committed import load_tables
 from snds.catalog.sqltypes import SqlType
+from snds.formats import (
+    DATE_FORMAT,
+    ORACLE_DATE_FORMAT,
+    ORACLE_TIMESTAMP_FORMAT,
+    TIMESTAMP_FORMAT,
+    UNKNOWN_DATE,
+    oracle_mask,
+)
 
 
 @pytest.mark.parametrize(
@@ -75,3 +86,11 @@ def test_every_committed_column_type_round_trips() -> None:
     columns = [c for t in load_tables().values() for c in t.columns]
     assert all(str(c.sql_type) == c.data_type and c.sql_type.oracle == c.oracle_type for c in columns)
     assert {c.sql_type.kind for c in columns} == {"varchar", "numeric", "double precision", "date", "timestamp"}
+
+
+def test_delivery_formats_are_written_once_for_both_engines() -> None:
+    assert UNKNOWN_DATE.strftime(DATE_FORMAT) == "01/01/1600"
+    assert datetime(2019, 1, 2, 13, 5, 9).strftime(TIMESTAMP_FORMAT).upper() == "02JAN2019:13:05:09"
+    assert (ORACLE_DATE_FORMAT, ORACLE_TIMESTAMP_FORMAT) == ("DD/MM/YYYY", "DDMONYYYY:HH24:MI:SS")
+    with pytest.raises(ValueError, match="%j"):
+        oracle_mask("%Y%j")

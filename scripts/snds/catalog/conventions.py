@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
 from importlib import resources
 
 import yaml
@@ -64,7 +65,9 @@ class Conventions:
             raise ValueError(f"product {product!r} has no folder in conventions.yml") from None
 
 
+@cache
 def load_conventions() -> Conventions:
+    """The conventions of conventions.yml, read once."""
     raw = yaml.safe_load(resources.files("snds.catalog").joinpath("conventions.yml").read_text("utf-8"))
     identifiers: dict[str, IdentifierClass] = {}
     for class_name in ("direct_person", "direct_professional"):

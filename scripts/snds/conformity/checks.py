@@ -16,9 +16,10 @@ from pathlib import Path
 
 from snds.catalog.committed import CatalogColumn, CatalogLink, CatalogTable
 from snds.config import PROJECT_ROOT
+from snds.formats import UNKNOWN_DATE
 
 RULES_DIR = PROJECT_ROOT / "seeds" / "conformity"
-SENTINEL_DATE = "1600-01-01"
+SENTINEL_DATE = UNKNOWN_DATE.isoformat()
 BIRTH_YEAR_COLUMN = "BEN_NAI_ANN"
 EVENT_DATE_COLUMNS = ("BEN_DCD_DTE", "EXE_SOI_DTD")  # birth must come before death and care
 QUANTITY_SUFFIXES = ("_QSN", "_QTE")

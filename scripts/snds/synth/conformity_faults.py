@@ -15,8 +15,8 @@ from pathlib import Path
 
 from snds.catalog.committed import CatalogTable
 from snds.conformity.checks import Rules, parent_table
+from snds.formats import DATE_FORMAT
 
-DATE = "%d/%m/%Y"
 Edit = Callable[[dict[str, str]], None]
 
 
@@ -28,8 +28,8 @@ def _set(column: str, value: str) -> Edit:
 
 
 def _end_before_start(row: dict[str, str]) -> None:
-    start = datetime.strptime(row["EXE_SOI_DTD"], DATE)
-    row["EXE_SOI_DTF"] = (start - timedelta(days=3)).strftime(DATE)
+    start = datetime.strptime(row["EXE_SOI_DTD"], DATE_FORMAT)
+    row["EXE_SOI_DTF"] = (start - timedelta(days=3)).strftime(DATE_FORMAT)
 
 
 def _link(catalog: dict[str, CatalogTable], table: str, parent_template: str) -> str:

@@ -13,7 +13,9 @@ from pathlib import Path
 import duckdb
 
 from snds.catalog.committed import CatalogTable
+from snds.catalog.conventions import load_conventions
 from snds.catalog.sqltypes import DATE, TIMESTAMP
+from snds.formats import DATE_FORMAT, TIMESTAMP_FORMAT, UNKNOWN_DATE
 
 # Rates of the planted stories, per thousand persons.
 DIABETES_PER_MILLE = 80
@@ -35,8 +37,9 @@ def _r(seed: int, purpose: str, key: str = "pid", modulo: int = 1000) -> str:
     return f"cast(hash({seed}, {key}, '{purpose}') % {modulo} as bigint)"
 
 
-def _pseudonym(seed: int, purpose: str, key: str = "pid", length: int = 17) -> str:
-    return f"upper(substr(md5('{seed}:{purpose}:' || {key}), 1, {length}))"
+def _pseudonym(seed: int, purpose: str, key: str = "pid") -> str:
+    """A CNAM-like person pseudonym, as long as the platform's (conformity's pseudonym_format checks the length)."""
+    return f"upper(substr(md5('{seed}:{purpose}:' || {key}), 1, {load_conventions().pseudonyms.length}))"
 
 
 def load_code_pools(con: duckdb.DuckDBPyConnection, reference: Path) -> None:
@@ -118,16 +121,17 @@ def table_queries(spec: SynthSpec) -> dict[str, str]:
         cast(date_trunc('month', care + 45) as date) - 3 as FLX_TRT_DTD,
         1 as FLX_EMT_TYP, 11 + pid % 80 as FLX_EMT_NUM, 1 as FLX_EMT_ORD, {_pick("pool_org", "pid")} as ORG_CLE_NUM,
         dct as DCT_ORD_NUM, 1 as PRS_ORD_NUM, 1 as REM_TYP_AFF"""
+    unknown = f"date '{UNKNOWN_DATE.isoformat()}'"  # the SNDS's unknown date, for persons alive
     queries = {
-        "IR_BEN_R": """select nir as BEN_NIR_PSA, 1 as BEN_RNG_GEM, nir_ano as BEN_NIR_ANO, idt as BEN_IDT_ANO,
+        "IR_BEN_R": f"""select nir as BEN_NIR_PSA, 1 as BEN_RNG_GEM, nir_ano as BEN_NIR_ANO, idt as BEN_IDT_ANO,
             1 as BEN_IDT_TOP, cast(birth_year as varchar) as BEN_NAI_ANN, lpad(cast(birth_month as varchar), 2,
                 '0') as BEN_NAI_MOI,
-            sex as BEN_SEX_COD, coalesce(death, date '1600-01-01') as BEN_DCD_DTE,
+            sex as BEN_SEX_COD, coalesce(death, {unknown}) as BEN_DCD_DTE,
             case when death is not null then strftime(death, '%Y%m') end as BEN_DCD_AME,
             dpt as BEN_RES_DPT, commune as BEN_RES_COM from persons""",
-        "IR_IBA_R": """select idt as BEN_IDT_ANO, 1 as BEN_IDT_TOP, cast(birth_year as varchar) as BEN_NAI_ANN,
+        "IR_IBA_R": f"""select idt as BEN_IDT_ANO, 1 as BEN_IDT_TOP, cast(birth_year as varchar) as BEN_NAI_ANN,
             lpad(cast(birth_month as varchar), 2, '0') as BEN_NAI_MOI, sex as BEN_SEX_COD,
-            coalesce(death, date '1600-01-01') as BEN_DCD_DTE, dpt as BEN_RES_DPT,
+            coalesce(death, {unknown}) as BEN_DCD_DTE, dpt as BEN_RES_DPT,
                 commune as BEN_RES_COM from persons""",
         "IR_IMB_R": """select nir as BEN_NIR_PSA, 1 as BEN_RNG_GEM,
             date '2015-01-01' + cast(pid % 1500 as integer) as IMB_ALD_DTD,
@@ -229,8 +233,8 @@ def export_sql(table: CatalogTable, query: str, produced: set[str]) -> str:
             continue
         value = f"src.{column.name}"
         if column.sql_type.kind == DATE:
-            value = f"strftime(cast({value} as date), '%d/%m/%Y')"
+            value = f"strftime(cast({value} as date), '{DATE_FORMAT}')"
         elif column.sql_type.kind == TIMESTAMP:
-            value = f"upper(strftime(cast({value} as timestamp), '%d%b%Y:%H:%M:%S'))"
+            value = f"upper(strftime(cast({value} as timestamp), '{TIMESTAMP_FORMAT}'))"
         columns.append(f"{value} as {column.name}")
     return f"select {', '.join(columns)} from ({query}) src"
