@@ -25,7 +25,7 @@ def _child_baseline(delivery: Path, database: Path) -> dict:
     import duckdb
 
     from snds.catalog.committed import load_tables
-    from snds.ingest.load import DATE_FORMAT, TIMESTAMP_FORMAT, duckdb_type
+    from snds.formats import DATE_FORMAT, TIMESTAMP_FORMAT
     from snds.ingest.manifest import read_manifest
 
     tables = load_tables()
@@ -35,7 +35,7 @@ def _child_baseline(delivery: Path, database: Path) -> dict:
         for n, entry in enumerate(manifest.entries):
             path = delivery / entry.file
             header = path.open(encoding="utf-8").readline().rstrip("\n").split(";")
-            types = {c.name.upper(): duckdb_type(c.data_type) for c in tables[entry.table].columns}
+            types = {c.name.upper(): c.sql_type.duckdb for c in tables[entry.table].columns}
             columns = ", ".join(f"'{h}': '{types[h.upper()]}'" for h in header)
             con.execute(
                 f"create table t{n} as select * from read_csv('{path}', delim=';', header=true, auto_detect=false, "

@@ -23,8 +23,8 @@ from click.testing import CliRunner
 
 from snds.catalog.committed import CatalogTable, load_tables
 from snds.cli import main
+from snds.formats import DATE_FORMAT, TIMESTAMP_FORMAT
 from snds.ingest import DeliveryRefused, ingest_delivery
-from snds.ingest.values import DATE_FORMAT, TIMESTAMP_FORMAT
 from snds.ingest.verify import write_manifest
 
 PSEUDONYM = "8DE58D9E37CE3A119"  # a delivered value that no message may show
@@ -274,7 +274,7 @@ _CASES: dict[tuple[str, str], tuple[list[str], dict[str, str]]] = {
         ["01/01/2019", "29/02/2020", "01/01/1600"],
         {"1/1/19": "not_a_date", "01/01/19": "not_a_date", "31/02/2019": "impossible_date", "2019-01-01": "not_a_date"},
     ),
-    ("T_MCO09C", "EXE_SOI_DTD"): (  # timestamp DDMONYYYY:HH:MM:SS
+    ("T_MCO09C", "EXE_SOI_DTD"): (  # timestamp DDMONYYYY:HH24:MI:SS
         ["02JAN2019:00:00:00", "31dec2019:23:59:59"],
         {"2JAN2019:00:00:00": "not_a_timestamp", "31FEB2019:00:00:00": "impossible_timestamp"},
     ),

@@ -68,15 +68,6 @@ class IngestReport:
         return {"delivery": self.delivery, "status": self.status, "tables": self.tables()}
 
 
-def duckdb_type(data_type: str) -> str:
-    """The catalog's portable type, as DuckDB's CSV reader wants it."""
-    if data_type.startswith("varchar"):
-        return "VARCHAR"
-    if data_type.startswith("numeric"):
-        return "DECIMAL" + data_type[len("numeric") :]
-    return {"double precision": "DOUBLE", "date": "DATE", "timestamp": "TIMESTAMP"}[data_type]
-
-
 def _quoted(name: str) -> str:
     return f'"{name}"'
 
@@ -166,7 +157,7 @@ class _FileLoader:
     def load(self, verified: VerifiedFile) -> FileCounts:
         self.serial += 1
         rejects = f"snds_rejects_{self.serial}"
-        types = {c.name: c.data_type for c in verified.table.columns}
+        types = {c.name: c.sql_type for c in verified.table.columns}
         rules = [value_rule(types[name], _quoted(name)) for name in verified.header]
         entry, table = verified.entry, verified.table
         with opened(verified.path, verified.identity) as fd, _readable(verified, fd, self.scratch) as (path, comp):

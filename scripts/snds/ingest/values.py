@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-DATE_FORMAT = "%d/%m/%Y"  # DCIR and every DATE column: DD/MM/YYYY
-DATE_SHOWN = "DD/MM/YYYY"
-TIMESTAMP_FORMAT = "%d%b%Y:%H:%M:%S"  # PMSI datetimes in the SAS form 02JAN2019:00:00:00
-TIMESTAMP_SHOWN = "DDMONYYYY:HH:MM:SS"
+from snds.catalog.sqltypes import DATE, DOUBLE, NUMERIC, VARCHAR, SqlType
+from snds.formats import DATE_FORMAT, ORACLE_DATE_FORMAT, ORACLE_TIMESTAMP_FORMAT, TIMESTAMP_FORMAT
+
 _DATE_TEXT = "[0-9]{2}/[0-9]{2}/[0-9]{4}"
 _TIMESTAMP_TEXT = "[0-9]{2}[A-Za-z]{3}[0-9]{4}:[0-9]{2}:[0-9]{2}:[0-9]{2}"
 _NUMBER_TEXT = r"[+-]?([0-9]+(\.[0-9]+)?|\.[0-9]+)"
@@ -47,11 +46,6 @@ class ValueRule:
         return f"case when {self.accepts} then null {whens} end"
 
 
-def _type_parts(data_type: str) -> tuple[str, tuple[int, ...]]:
-    name, _, arguments = data_type.partition("(")
-    return name, tuple(int(a) for a in arguments.rstrip(")").split(",") if a)
-
-
 def _matches(column: str, pattern: str) -> str:
     return f"regexp_full_match({column}, '{pattern}')"
 
@@ -76,41 +70,38 @@ def _numeric(column: str, precision: int, scale: int) -> ValueRule:
     )
 
 
-def value_rule(data_type: str, column: str) -> ValueRule:
+def value_rule(sql_type: SqlType, column: str) -> ValueRule:
     """The rule of a catalog type for the SQL text expression `column` (a quoted column name)."""
-    kind, arguments = _type_parts(data_type)
-    if kind == "varchar":
-        (length,) = arguments
-        reason = f"longer than {length} characters"
-        return ValueRule(
-            column, data_type, f"length({column}) <= {length}", column, (Failure("too_long", "true", reason),)
-        )
-    if kind == "numeric":
-        return _numeric(column, arguments[0], arguments[1] if len(arguments) > 1 else 0)
-    if kind == "double precision":
+    if sql_type.kind == VARCHAR:
+        reason = f"longer than {sql_type.length} characters"
+        valid = f"length({column}) <= {sql_type.length}"
+        return ValueRule(column, str(sql_type), valid, column, (Failure("too_long", "true", reason),))
+    if sql_type.kind == NUMERIC:
+        return _numeric(column, sql_type.precision or 0, sql_type.scale or 0)
+    if sql_type.kind == DOUBLE:
         return ValueRule(
             column,
-            data_type,
+            str(sql_type),
             f"{_matches(column, _FLOAT_TEXT)} and isfinite(try_cast({column} as double))",
             f"try_cast({column} as double)",
             (Failure("not_a_number", "true", "not a decimal number"),),
         )
-    if kind in ("date", "timestamp"):
-        text, fmt, shown = (
-            (_DATE_TEXT, DATE_FORMAT, DATE_SHOWN)
-            if kind == "date"
-            else (_TIMESTAMP_TEXT, TIMESTAMP_FORMAT, TIMESTAMP_SHOWN)
-        )
-        parsed = f"try_strptime({column}, '{fmt}')"
-        noun = "date" if kind == "date" else "date and time"
-        return ValueRule(
-            column,
-            f"{kind} {shown}",
-            f"{_matches(column, text)} and {parsed} is not null",
-            f"cast({parsed} as {kind})",
-            (
-                Failure(f"not_a_{kind}", f"not {_matches(column, text)}", f"not a {noun} written {shown}"),
-                Failure(f"impossible_{kind}", "true", f"not a calendar {noun}"),
-            ),
-        )
-    raise ValueError(f"{data_type}: not a catalog type")
+    # Dates and datetimes, shown to a supplier in the form the Oracle masks spell (DD/MM/YYYY).
+    kind = sql_type.kind
+    text, fmt, shown = (
+        (_DATE_TEXT, DATE_FORMAT, ORACLE_DATE_FORMAT)
+        if kind == DATE
+        else (_TIMESTAMP_TEXT, TIMESTAMP_FORMAT, ORACLE_TIMESTAMP_FORMAT)
+    )
+    parsed = f"try_strptime({column}, '{fmt}')"
+    noun = "date" if kind == DATE else "date and time"
+    return ValueRule(
+        column,
+        f"{kind} {shown}",
+        f"{_matches(column, text)} and {parsed} is not null",
+        f"cast({parsed} as {kind})",
+        (
+            Failure(f"not_a_{kind}", f"not {_matches(column, text)}", f"not a {noun} written {shown}"),
+            Failure(f"impossible_{kind}", "true", f"not a calendar {noun}"),
+        ),
+    )
