@@ -94,23 +94,25 @@ def create_bookkeeping(con: duckdb.DuckDBPyConnection) -> None:
     create_key_store(con)
 
 
-def _existing_columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, str]]]:
+def _existing_columns(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, list[tuple[str, str]]]]:
+    """Each landing table as the database spells it, with its (column, type) list, by case-folded name: SQL names
+    are case-insensitive, so a table spelt otherwise than in the catalog is found, and seen to differ."""
     rows = con.execute(
         "select table_name, column_name, data_type from information_schema.columns where table_schema = ? "
         "and table_name not in ('deliveries', 'delivery_files', 'quarantine', 'delivery_volumes') "
         "order by table_name, ordinal_position",
         [LANDING_SCHEMA],
     ).fetchall()
-    existing: dict[str, list[tuple[str, str]]] = {}
+    existing: dict[str, tuple[str, list[tuple[str, str]]]] = {}
     for table, column, data_type in rows:
-        existing.setdefault(table.upper(), []).append((column.upper(), data_type))
+        existing.setdefault(table.casefold(), (table, []))[1].append((column, data_type))
     return existing
 
 
 def _expected_columns(con: duckdb.DuckDBPyConnection, table: CatalogTable) -> list[tuple[str, str]]:
     casts = ", ".join(f"cast(null as {data_type}) as {name}" for name, data_type in landing_columns(table))
     described = con.execute(f"select {casts} limit 0").description or []
-    return [(name.upper(), str(type_code)) for name, type_code, *_ in described]
+    return [(name, str(type_code)) for name, type_code, *_ in described]
 
 
 def ensure_landing_tables(
@@ -125,17 +127,17 @@ def ensure_landing_tables(
     created = unchanged = recreated = 0
     existing = _existing_columns(con)
     for table in tables:
-        current = existing.get(table.name.upper())
+        spelt, current = existing.get(table.name.casefold(), (table.name, None))
         if current is None:
             con.execute(create_table_sql(table))
             created += 1
-        elif current == _expected_columns(con, table):
+        elif spelt == table.name and current == _expected_columns(con, table):
             unchanged += 1
         else:
             rows = con.execute(f"select count(*) from {LANDING_SCHEMA}.{table.name}").fetchone()
             if rows and rows[0]:
                 raise LandingError(
-                    f"landing.{table.name} holds {rows[0]} rows but its columns differ from the catalog; "
+                    f"landing.{spelt} holds {rows[0]} rows but its name or columns differ from the catalog; "
                     "migrate or drop it explicitly"
                 )
             con.execute(f"drop table {LANDING_SCHEMA}.{table.name}")

@@ -153,3 +153,15 @@ def test_key_dropped_when_a_key_column_is_absent_that_year(catalog: Catalog) -> 
     for table in catalog.tables:
         names = {c.name for c in table.columns}
         assert set(table.primary_key) <= names
+
+
+def test_links_are_spelt_as_their_tables_spell_their_columns(dictionary: list[DictTable]) -> None:
+    # The dictionary writes some link columns in another case than the tables do: they are kept, respelt.
+    links = {t.name: {(fk.columns, fk.parent, fk.parent_columns) for fk in t.foreign_keys} for t in dictionary}
+    assert (("ETA_NUM_ePMSI", "RHAD_NUM"), "T_HADaaB", ("ETA_NUM_EPMSI", "RHAD_NUM")) in links["T_HADaaLEG"]
+    assert (("ben_nir_psa", "ben_rng_gem"), "IR_BEN_R", ("BEN_NIR_PSA", "BEN_RNG_GEM")) in links["CT_IDE_AAAA_GN"]
+    columns = {t.name: {c.name for c in t.columns} for t in dictionary}
+    for table in dictionary:
+        for fk in table.foreign_keys:
+            assert set(fk.columns) <= columns[table.name]
+            assert set(fk.parent_columns) <= columns.get(fk.parent, set(fk.parent_columns)), (table.name, fk)

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
 
+import duckdb
+
 from snds import config
 from snds.catalog import files
 from snds.catalog.build import Catalog
+from snds.catalog.committed import find_table, load_tables
 from snds.catalog.conventions import Conventions
 from snds.catalog.generate import render_all, render_model_sql
+from snds.landing import init_landing
 
 
 def test_committed_files_are_what_the_generator_writes(catalog: Catalog, conventions: Conventions) -> None:
@@ -61,3 +65,26 @@ def test_direct_identifier_columns_hold_a_pseudonym(catalog: Catalog) -> None:
     types = {c.name: c.data_type for c in catalog.table("ER_PRS_F").columns}
     assert types["BEN_NIR_PSA"] == "varchar(17)" and types["PFS_EXE_NUM"] == "varchar(17)"
     assert {c.data_type for t in catalog.tables for c in t.columns if c.name == "NIR_ANO_MAM"} == {"varchar(32)"}
+
+
+def test_table_names_keep_the_dictionarys_spelling(tmp_path: Path) -> None:
+    tables = load_tables()
+    spelt = [name for name in tables if name != name.upper()]
+    assert len(spelt) == 18 and "T_MCO19GVxx" in spelt  # T_MCOaaGVxx, one table a year
+    assert find_table(tables, "T_MCO19GVxx") is tables["T_MCO19GVxx"]
+    assert find_table(tables, "T_MCO19GVXX") is tables["T_MCO19GVxx"]  # a manifest in another case
+    assert find_table(tables, "ir_sex_v") is tables["IR_SEX_V"]
+    assert find_table(tables, "T_MCO19GVX") is None
+    # landing creates the table with the catalog's spelling, and recognises it on the next run
+    database = tmp_path / "warehouse.duckdb"
+    one = {"T_MCO19GVxx": tables["T_MCO19GVxx"]}
+    assert init_landing(database, one).created == 1
+    with duckdb.connect(str(database)) as con:
+        names = con.execute("select table_name from information_schema.tables where table_schema = 'landing'")
+        assert ("T_MCO19GVxx",) in names.fetchall()
+    assert init_landing(database, one).unchanged == 1
+    # a table spelt otherwise (SQL names are case-insensitive) is recreated with the catalog's spelling
+    with duckdb.connect(str(database)) as con:
+        con.execute("drop table landing.T_MCO19GVxx")
+        con.execute("create table landing.T_MCO19GVXX (X integer)")
+    assert init_landing(database, one).recreated == 1

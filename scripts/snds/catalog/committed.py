@@ -103,3 +103,17 @@ def load_tables(seeds_dir: Path = SEEDS_DIR) -> dict[str, CatalogTable]:
         )
         for row in _rows(seeds_dir / "snds_tables.csv")
     }
+
+
+def find_table(catalog: dict[str, CatalogTable], name: str) -> CatalogTable | None:
+    """The table spelt `name`, else the only table whose name differs from it by case alone, else None.
+
+    Table names keep the dictionary's spelling (`T_MCO19GVxx`); SQL names are case-insensitive, so a name
+    written in another case (`T_MCO19GVXX` in a manifest) still finds its table, as long as only one matches.
+    """
+    table = catalog.get(name)
+    if table is not None:
+        return table
+    folded = name.casefold()
+    matches = [t for t in catalog.values() if t.name.casefold() == folded]
+    return matches[0] if len(matches) == 1 else None

@@ -9,8 +9,8 @@ from __future__ import annotations
 import csv
 import json
 import re
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 NOMENCLATURE_PRODUCT = "NOMENCLATURES"
@@ -109,7 +109,8 @@ def read_dictionary(reference_dir: Path) -> list[DictTable]:
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise DictionaryError(f"tables defined twice in the dictionary: {', '.join(duplicates)}")
-    return sorted(tables, key=lambda t: t.name)
+    by_name = {t.name: t for t in tables}
+    return sorted((_with_parent_spelling(t, by_name) for t in tables), key=lambda t: t.name)
 
 
 def _load_json(path: Path) -> dict:
@@ -125,17 +126,37 @@ def _keys(raw: str | list[str] | None) -> tuple[str, ...]:
     return (raw,) if isinstance(raw, str) else tuple(raw)
 
 
+def _spelling(name: str, names: Collection[str]) -> str | None:
+    """`name` as `names` spell it: itself, else its only case-insensitive match (the dictionary's links mix cases:
+    `ETA_NUM_ePMSI`, `ben_nir_psa` -> `BEN_NIR_PSA`)."""
+    if name in names:
+        return name
+    matches = [n for n in names if n.casefold() == name.casefold()]
+    return matches[0] if len(matches) == 1 else None
+
+
 def _foreign_keys(raw: list[dict] | None, columns: tuple[DictColumn, ...]) -> tuple[ForeignKey, ...]:
-    """The declared foreign keys whose columns exist in the table; names upper-cased (the dictionary mixes cases)."""
-    names = {c.name for c in columns}
+    """The declared foreign keys whose columns exist in the table, spelt as the table spells them."""
+    names = [c.name for c in columns]
     links = []
     for entry in raw or []:
-        fields = tuple(k.upper() for k in _keys(entry["fields"]))
+        fields = tuple(_spelling(k, names) for k in _keys(entry["fields"]))
         reference = entry["reference"]
-        parent_fields = tuple(k.upper() for k in _keys(reference["fields"]))
-        if len(fields) == len(parent_fields) and set(fields) <= names:
-            links.append(ForeignKey(fields, reference["resource"], parent_fields))
+        parent_fields = _keys(reference["fields"])
+        if len(fields) == len(parent_fields) and all(fields):
+            links.append(ForeignKey(tuple(f for f in fields if f), reference["resource"], parent_fields))
     return tuple(dict.fromkeys(links))
+
+
+def _with_parent_spelling(table: DictTable, tables: dict[str, DictTable]) -> DictTable:
+    """The table with its links' parent columns spelt as the parent table spells them (when it has them)."""
+    links = []
+    for link in table.foreign_keys:
+        parent = tables.get(link.parent)
+        names = [c.name for c in parent.columns] if parent else []
+        spelt = tuple(_spelling(k, names) or k for k in link.parent_columns)
+        links.append(replace(link, parent_columns=spelt))
+    return replace(table, foreign_keys=tuple(dict.fromkeys(links)))
 
 
 def _nomenclature_link(raw: str | None) -> str | None:
