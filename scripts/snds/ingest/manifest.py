@@ -45,6 +45,7 @@ class Manifest:
     entries: tuple[ManifestEntry, ...]
     sha256: str  # digest of the manifest itself: a delivery's identity for idempotence
     problems: tuple[str, ...] = ()  # lines that could not be read, reported with the verification's own
+    named: frozenset[str] = frozenset()  # every file name the manifest gives, on valid lines or not
 
 
 def shown(name: str) -> str:
@@ -91,7 +92,9 @@ def read_manifest(directory: Path) -> Manifest:
     reader.fieldnames = header
     entries: list[ManifestEntry] = []
     problems: list[str] = []
+    named: set[str] = set()
     for line, row in enumerate(reader, start=2):
+        named.add((row.get("file") or "").strip())
         entry = _entry(line, row, problems)
         if entry is not None:
             entries.append(entry)
@@ -101,7 +104,9 @@ def read_manifest(directory: Path) -> Manifest:
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         problems.append(f"{MANIFEST_NAME}: files listed twice: {', '.join(duplicated)}")
-    return Manifest(delivery_id, root, tuple(entries), hashlib.sha256(raw).hexdigest(), tuple(problems))
+    return Manifest(
+        delivery_id, root, tuple(entries), hashlib.sha256(raw).hexdigest(), tuple(problems), frozenset(named)
+    )
 
 
 def _entry(line: int, row: dict[str, str | None], problems: list[str]) -> ManifestEntry | None:

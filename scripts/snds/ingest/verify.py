@@ -230,7 +230,7 @@ def find_table(catalog: dict[str, CatalogTable], name: str) -> CatalogTable | No
 
 
 def _strays(manifest: Manifest) -> list[str]:
-    listed = {e.file for e in manifest.entries} | {MANIFEST_NAME}
+    listed = manifest.named | {MANIFEST_NAME}
     with os.scandir(manifest.directory) as entries:
         others = sorted(shown(e.name) for e in entries if e.name not in listed)
     return [f"files not listed in the manifest: {_listed(others)}"] if others else []
