@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from snds.catalog.committed import CatalogTable
+from snds.catalog.committed import CatalogTable, find_table
 from snds.ingest.errors import DeliveryRefused
 from snds.ingest.limits import IngestLimits, load_limits
 from snds.ingest.manifest import MANIFEST_NAME, Manifest, ManifestEntry, shown
@@ -219,14 +219,6 @@ def _match_header(entry: ManifestEntry, header: bytes, table: CatalogTable) -> t
 
 def _listed(names: list[str]) -> str:
     return ", ".join(names[:MAX_LISTED]) + (f" and {len(names) - MAX_LISTED} more" if len(names) > MAX_LISTED else "")
-
-
-def find_table(catalog: dict[str, CatalogTable], name: str) -> CatalogTable | None:
-    """The catalog table by its exact name, else by its only case-insensitive match."""
-    if name in catalog:
-        return catalog[name]
-    matches = [t for t in catalog.values() if t.name.upper() == name.upper()]
-    return matches[0] if len(matches) == 1 else None
 
 
 def _strays(manifest: Manifest) -> list[str]:
