@@ -11,6 +11,7 @@ import yaml
 from snds import config
 from snds.catalog.build import Catalog
 from snds.catalog.conventions import Conventions
+from snds.catalog.labels import DBT_IGNORE, INSTALLED_LABELS, NEUTRAL_LABELS
 
 pytestmark = pytest.mark.slow
 
@@ -130,3 +131,10 @@ def test_declared_keys_have_a_primary_key_test(manifest: dict, catalog: Catalog)
     expected["promoted_deliveries"] = [["DELIVERY_ID"]]
     assert len(expected) > 500
     assert {k: sorted(v) for k, v in tested.items()} == expected
+
+
+def test_table_docs_come_from_one_labels_file(manifest: dict) -> None:
+    # The committed neutral labels, or the installed ones (then .dbtignore hides the neutral file from dbt).
+    installed = (config.PROJECT_ROOT / DBT_IGNORE).exists()
+    sources = {d["original_file_path"] for d in manifest["docs"].values() if d["name"].startswith("snds_table__")}
+    assert sources == {str(INSTALLED_LABELS if installed else NEUTRAL_LABELS)}

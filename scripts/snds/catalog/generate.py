@@ -13,6 +13,7 @@ from pathlib import PurePosixPath
 
 from snds.catalog.build import Catalog, Column, PhysicalTable
 from snds.catalog.conventions import Conventions
+from snds.catalog.labels import NEUTRAL_LABELS, render_neutral_labels, table_doc_name
 from snds.catalog.pseudonymisation import (
     GENERATED_MACROS_ROOT,
     PSEUDONYMISATION_ROOT,
@@ -26,14 +27,11 @@ SEEDS_ROOT = PurePosixPath("seeds/catalog")
 GENERATED_ROOTS = (STAGING_ROOT, SEEDS_ROOT, PSEUDONYMISATION_ROOT, GENERATED_MACROS_ROOT)
 
 
-def table_doc_name(template: str) -> str:
-    return f"snds_table__{template}"
-
-
 def render_all(catalog: Catalog, conventions: Conventions) -> dict[PurePosixPath, str]:
     files = render_seeds(catalog)
     files.update(render_staging(catalog, conventions))
     files.update(render_pseudonymisation(catalog, conventions))
+    files[NEUTRAL_LABELS] = render_neutral_labels(t.name for t in catalog.templates if t.columns)
     return files
 
 

@@ -159,20 +159,9 @@ class _FileLoader:
         rejects = f"snds_rejects_{self.serial}"
         types = {c.name: c.sql_type for c in verified.table.columns}
         rules = [value_rule(types[name], _quoted(name)) for name in verified.header]
-        entry, table = verified.entry, verified.table
+        entry = verified.entry
         with opened(verified.path, verified.identity) as fd, _readable(verified, fd, self.scratch) as (path, comp):
-            store = (
-                f", store_rejects=true, rejects_table='{rejects}_errors', rejects_scan='{rejects}_scans', "
-                f"rejects_limit={self.limits.max_quarantined_lines + 1}"
-            )
-            target = ", ".join(_quoted(n) for n in (*verified.header, "DELIVERY_ID", "DELIVERY_FILE"))
-            inserted = self.con.execute(
-                f"insert into landing.{_quoted(table.name)} ({target}) "
-                f"select {', '.join(r.parsed for r in rules)}, ?, ? from {self._reader(path, comp, verified, store)} "
-                f"where {' and '.join(r.accepts for r in rules)}",
-                [self.delivery, entry.file],
-            ).fetchone()
-            loaded = int(inserted[0]) if inserted else 0
+            loaded = self._insert_valid_rows(path, comp, verified, rules, rejects)
             line_problems = self._line_problems(rejects, len(verified.header), entry.encoding)
             failing = entry.rows - loaded
             too_many = self.limits.over_quarantine_cap(failing, entry.rows)
@@ -185,26 +174,35 @@ class _FileLoader:
             problems = line_problems
             if failing > len(rejected_lines):
                 problems = problems + self._value_problems(path, comp, verified, rules, rejected_lines)
-            raw = _raw_lines(verified, fd, {p.line for p in problems})
-        if problems:
-            self.con.executemany(
-                "insert into landing.quarantine values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        self.delivery,
-                        table.name,
-                        entry.file,
-                        p.line,
-                        p.column,
-                        p.code,
-                        p.expected,
-                        p.reason,
-                        raw.get(p.line),
-                    )
-                    for p in problems
-                ],
-            )
-        return FileCounts(entry.file, table.name, entry.rows, loaded, len({p.line for p in problems}))
+            self._quarantine(verified, problems, _raw_lines(verified, fd, {p.line for p in problems}))
+        return FileCounts(entry.file, verified.table.name, entry.rows, loaded, len({p.line for p in problems}))
+
+    def _insert_valid_rows(
+        self, path: str, compression: str, verified: VerifiedFile, rules: list[ValueRule], rejects: str
+    ) -> int:
+        """One pass: the rows whose every value is exact land typed, with their provenance; returns their count."""
+        store = (
+            f", store_rejects=true, rejects_table='{rejects}_errors', rejects_scan='{rejects}_scans', "
+            f"rejects_limit={self.limits.max_quarantined_lines + 1}"
+        )
+        target = ", ".join(_quoted(n) for n in (*verified.header, "DELIVERY_ID", "DELIVERY_FILE"))
+        reader = self._reader(path, compression, verified, store)
+        inserted = self.con.execute(
+            f"insert into landing.{_quoted(verified.table.name)} ({target}) "
+            f"select {', '.join(r.parsed for r in rules)}, ?, ? from {reader} "
+            f"where {' and '.join(r.accepts for r in rules)}",
+            [self.delivery, verified.entry.file],
+        ).fetchone()
+        return int(inserted[0]) if inserted else 0
+
+    def _quarantine(self, verified: VerifiedFile, problems: list[_Problem], raw: dict[int, str]) -> None:
+        if not problems:
+            return
+        where = (self.delivery, verified.table.name, verified.entry.file)
+        self.con.executemany(
+            "insert into landing.quarantine values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(*where, p.line, p.column, p.code, p.expected, p.reason, raw.get(p.line)) for p in problems],
+        )
 
     def _reader(self, path: str, compression: str, verified: VerifiedFile, options: str) -> str:
         return _read_csv(path, compression, verified, self.limits.max_line_bytes, options)
