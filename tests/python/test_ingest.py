@@ -269,7 +269,8 @@ def test_landing_table_out_of_line_with_the_catalog_refuses_the_delivery(
         con.execute("create schema landing")
         con.execute("create table landing.IR_BEN_R (BEN_NIR_PSA varchar, OLD_COLUMN varchar)")
         con.execute("insert into landing.IR_BEN_R values ('X', 'kept')")
-    _refused(delivery, database, tables, r"landing.IR_BEN_R holds 1 rows but its (name or )?columns differ from the catalog")
+    expected = r"landing.IR_BEN_R holds 1 rows but its (name or )?columns differ from the catalog"
+    _refused(delivery, database, tables, expected)
 
 
 def test_line_of_a_loaded_row_skips_the_header_and_rejected_lines() -> None:
