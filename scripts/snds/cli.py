@@ -130,8 +130,11 @@ def _years(text: str) -> tuple[int, ...]:
         years = tuple(range(int(first), int(last or first) + 1))
     except ValueError:
         raise click.BadParameter(f"{text!r}: expected YYYY or YYYY-YYYY") from None
-    if not years or not 2006 <= years[0] <= years[-1] <= 2023:
-        raise click.BadParameter(f"{text!r}: years must lie within 2006-2023")
+    from snds.catalog.conventions import load_conventions
+
+    span = load_conventions().pmsi_years
+    if not years or not span.first <= years[0] <= years[-1] <= span.last:
+        raise click.BadParameter(f"{text!r}: years must lie within {span.first}-{span.last}")
     return years
 
 
