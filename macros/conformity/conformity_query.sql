@@ -1,7 +1,8 @@
 {#
     The row-level checks of one table for one delivery, compiled into ONE query over the table (one scan: at
-    100 TB each extra query is another full scan). Returns one row (or one per month of `month_column`):
-    rows_checked, c0, c1 ... the number of rows failing each check in the order given, then volume_month.
+    100 TB each extra query is another full scan). Returns one row (or one per month of `month_column`) whose
+    columns are read by name: rows_checked, then the number of rows failing each check under the check's
+    `alias` (given by snds.conformity.validate.check_aliases; c0, c1 ... in order when absent), then volume_month.
     `checks` comes from `snds.conformity.checks` (the catalog and seeds/conformity); thresholds and severities
     are applied to the counts afterwards, from data. Code lists and link parents are read as key sets.
 #}
@@ -12,7 +13,8 @@ measured as (
     select
         count(*) as rows_checked
 {%- for check in checks %},
-        sum(case when {{ conformity_failure(check, loop.index0) }} then 1 else 0 end) as c{{ loop.index0 }}
+        sum(case when {{ conformity_failure(check, loop.index0) }} then 1 else 0 end)
+        as {{ check.get('alias') or 'c' ~ loop.index0 }}
 {%- endfor %}
 {%- if month_column %},
         keyed.volume_month as volume_month
@@ -62,7 +64,7 @@ select * from failing
 with delivered as (
     select *
     from {{ source('landing', table_name) }}
-    where DELIVERY_ID = '{{ delivery_id }}'
+    where DELIVERY_ID = {{ conformity_delivery(delivery_id) }}
 ),
 {% for code_list in code_lists %}
 code_list_{{ loop.index0 }} as (
@@ -114,9 +116,20 @@ keyed as (
 
 {# The rows a delivery may be compared with: its own, and those of validated deliveries. #}
 {% macro conformity_usable_rows(delivery_id) -%}
-(DELIVERY_ID = '{{ delivery_id }}' or DELIVERY_ID in (
+(DELIVERY_ID = {{ conformity_delivery(delivery_id) }} or DELIVERY_ID in (
     select DELIVERY_ID from {{ source('landing', 'deliveries') }} where STATUS = 'validated'
 ))
+{%- endmacro %}
+
+{#
+    The delivery identifier as a SQL literal, refused unless it matches the strict pattern of
+    snds.identifiers.DELIVERY_ID (the caller checks it too): a name cannot end the literal or the statement.
+#}
+{% macro conformity_delivery(delivery_id) -%}
+{%- if not modules.re.fullmatch('[A-Za-z0-9][A-Za-z0-9_-]{0,63}', delivery_id | string) -%}
+{{ exceptions.raise_compiler_error("conformity: the delivery identifier is not a checked identifier") }}
+{%- endif -%}
+'{{ delivery_id }}'
 {%- endmacro %}
 
 {# A link column as compared: as is, or as text when child and parent types differ. #}

@@ -62,6 +62,54 @@ BOOKKEEPING_DDL = (
     VOLUME_MONTH date,
     ROW_COUNT bigint not null
 )""",
+    # `snds validate`: one row per validation of a delivery (the latest is its report), then what it found.
+    """create table if not exists landing.validations (
+    DELIVERY_ID varchar(128) not null,
+    VALIDATED_AT timestamp not null,
+    STATUS varchar(16) not null,
+    primary key (DELIVERY_ID, VALIDATED_AT)
+)""",
+    # Per delivered table: the ingestion's counts (landing.delivery_files) and the rows the checks read.
+    """create table if not exists landing.conformity_tables (
+    DELIVERY_ID varchar(128) not null,
+    VALIDATED_AT timestamp not null,
+    TABLE_NAME varchar(128) not null,
+    ROW_COUNT bigint not null,
+    LOADED_COUNT bigint not null,
+    QUARANTINED_COUNT bigint not null,
+    ROWS_CHECKED bigint not null,
+    OUTCOME varchar(8) not null,
+    primary key (DELIVERY_ID, VALIDATED_AT, TABLE_NAME)
+)""",
+    # One row per check: TABLE_NAME null for a check of the whole delivery; OUTCOME pass, info, warn, error or
+    # skipped (NOTE says why; no counts). TARGET is what threshold column patterns match (column, A+B, A->PARENT).
+    """create table if not exists landing.conformity_results (
+    DELIVERY_ID varchar(128) not null,
+    VALIDATED_AT timestamp not null,
+    CHECK_ORDER integer not null,
+    TABLE_NAME varchar(128),
+    CHECK_NAME varchar(512) not null,
+    CHECK_KIND varchar(64) not null,
+    CATEGORY varchar(32) not null,
+    TARGET varchar(512) not null,
+    ROWS_CHECKED bigint,
+    FAILING bigint,
+    SEVERITY varchar(8) not null,
+    MAX_FAILING_SHARE double precision not null,
+    OUTCOME varchar(8) not null,
+    NOTE varchar(4000),
+    primary key (DELIVERY_ID, VALIDATED_AT, CHECK_ORDER)
+)""",
+    # The examples of failed checks as a report shows them (identifiers as platform pseudonyms), one value a row.
+    """create table if not exists landing.conformity_examples (
+    DELIVERY_ID varchar(128) not null,
+    VALIDATED_AT timestamp not null,
+    CHECK_ORDER integer not null,
+    EXAMPLE_ROW integer not null,
+    COLUMN_POSITION integer not null,
+    COLUMN_NAME varchar(128) not null,
+    SHOWN_VALUE varchar(4000)
+)""",
 )
 
 

@@ -1,5 +1,6 @@
 """Conformity validation on real DuckDB data: one query per table, a clean delivery passes, every planted fault is
-reported under its check with its count, a monthly volume drop is seen, a rejected delivery is not promoted."""
+reported under its check with its count, a monthly volume drop is seen, a rejected delivery is not promoted, a
+fully quarantined delivery is rejected with its reasons, every result is in the warehouse."""
 
 from __future__ import annotations
 
@@ -20,8 +21,9 @@ from snds.catalog.committed import load_tables
 from snds.cli import main
 from snds.conformity.checks import Rules, month_column, project_rules, table_checks
 from snds.conformity.validate import compile_queries, validate_delivery
-from snds.dbt import InlineCompiler, dbt_database, run_dbt
+from snds.dbt import DbtError, InlineCompiler, dbt_database, run_dbt
 from snds.ingest import ingest_delivery
+from snds.ingest.verify import write_manifest
 from snds.keys import store
 from snds.keys.material import derive_platform_key, pseudonym
 from snds.landing import init_landing
@@ -43,9 +45,23 @@ class Landed:
         """`snds validate` as a data manager runs it: exit code and the JSON report."""
         reports = self.root / "reports" / delivery
         result = CliRunner().invoke(
-            main, ["validate", delivery, "--database", str(self.database), "--report-dir", str(reports)]
+            main, ["validate", delivery, "--database", str(self.database), "--report-dir", str(reports), "--json"]
         )
-        return result.exit_code, json.loads((reports / "conformity.json").read_text())
+        report = json.loads((reports / "conformity.json").read_text())
+        assert json.loads(result.stdout) == report  # --json prints the report, validated or rejected
+        return result.exit_code, report
+
+    def hand_made(self, name: str, lines: dict[str, list[dict[str, str] | str]]) -> str:
+        """A tiny delivery written by hand (per table: lines as {column: value} or raw text), ingested."""
+        directory = self.root / name
+        directory.mkdir()
+        for table, rows in lines.items():
+            columns = [c.name for c in self.rules.tables[table].columns]
+            text = [row if isinstance(row, str) else ";".join(row.get(c, "") for c in columns) for row in rows]
+            (directory / f"{table}.csv").write_text("\n".join([";".join(columns), *text]) + "\n", encoding="utf-8")
+        write_manifest(directory, [(f"{table}.csv", table) for table in lines])
+        ingest_delivery(directory, self.database, self.rules.tables)
+        return name
 
 
 @pytest.fixture(scope="module")
@@ -69,12 +85,18 @@ def landed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Landed]:
         yield Landed(database, root / "target", root, rules, secret)
 
 
-def test_each_table_compiles_to_one_query_over_its_rows(landed: Landed) -> None:
+@pytest.fixture(scope="module")
+def compiler(landed: Landed) -> InlineCompiler:
+    """The project parsed once for the tests that compile snippets."""
+    return InlineCompiler(landed.target, landed.database)
+
+
+def test_each_table_compiles_to_one_query_over_its_rows(landed: Landed, compiler: InlineCompiler) -> None:
     rules = landed.rules
     names = ("ER_PRS_F", "ER_PHA_F", "IR_BEN_R", "T_MCO19B", "T_MCO19C", "T_MCO19D", "KI_CCI_R")
     checks = {n: table_checks(rules.tables[n], rules) for n in names}
     months = {n: month_column(rules.tables[n], rules) for n in names}
-    queries = compile_queries(InlineCompiler(landed.target, landed.database), "D1", checks, months)
+    queries = compile_queries(compiler, "D1", checks, months)
     assert set(queries) == set(names)
     for name, sql in queries.items():
         assert len(sqlglot.parse(sql, read="duckdb")) == 1, name
@@ -85,6 +107,15 @@ def test_each_table_compiles_to_one_query_over_its_rows(landed: Landed) -> None:
         assert all(rules.tables[r].product == "NOMENCLATURES" for r in others), others  # ... plus key sets
     assert len(checks["ER_PRS_F"]) > 150
     assert {c.kind for c in checks["T_MCO19C"]} >= {"foreign_key", "date_in_year", "cleaning_flag", "key_unique"}
+    # each count is named (read by name, not by position)
+    assert "as rows_checked" in queries["ER_PRS_F"] and not re.search(r"\bas c\d+\b", queries["ER_PRS_F"])
+
+
+def test_the_delivery_identifier_reaches_sql_only_as_a_checked_literal(compiler: InlineCompiler) -> None:
+    assert compiler.compile("{{ conformity_delivery('D1') }}").strip() == "'D1'"
+    for forged in ("D1' or '1' = '1", "D1\n-- snds:conformity:query x\nselect 1", "../D1"):
+        with pytest.raises(DbtError, match="not a checked identifier"):
+            compiler.compile(f"{{{{ conformity_delivery({json.dumps(forged)}) }}}}")
 
 
 def test_a_clean_delivery_passes_every_error_check(landed: Landed) -> None:
@@ -180,6 +211,75 @@ def test_a_month_whose_volume_collapses_is_reported(landed: Landed) -> None:
     report = validate_delivery(landed.database, "THIN", landed.rules, landed.target)
     volume = next(f for f in report["tables"]["ER_PRS_F"]["failed"] if f["kind"] == "volume_month")
     assert volume["severity"] == "warn" and report["status"] == "validated"  # a warning: the data manager decides
-    moved = {row[0]: row[1] for row in volume["examples"]["rows"]}
+    moved = {row[0]: int(row[1]) for row in volume["examples"]["rows"]}  # examples are shown as text
     assert moved["2019-06-01"] == report["tables"]["ER_PRS_F"]["volumes"]["2019-06-01"] < 20
     assert volume["failing"] == len(moved) < 4  # the collapsed month, and at most the partial edge months
+
+
+def _field_count_lines(count: int) -> list[str]:
+    return ["910000001;0000000001"] * count  # two fields where the table has dozens: the whole line is bad
+
+
+@pytest.fixture(scope="module")
+def all_bad(landed: Landed) -> tuple[int, dict]:
+    """ALLBAD: every data line of every file has the wrong field count; validated once (exit code, report)."""
+    return landed.validate(
+        landed.hand_made("ALLBAD", {"T_MCO21B": _field_count_lines(3), "T_MCO21C": _field_count_lines(2)})
+    )
+
+
+def test_a_fully_quarantined_delivery_is_rejected_and_its_tables_reported_with_their_reasons(
+    landed: Landed, all_bad: tuple[int, dict]
+) -> None:
+    exit_code, report = all_bad
+    assert exit_code == 1 and report["status"] == "rejected"
+    assert report["quarantine"] == {"rows": 5, "loaded": 0, "quarantined": 5}
+    assert [(c["check"], c["outcome"]) for c in report["delivery_checks"]] == [("quarantined_rows:delivery", "error")]
+    for table, lines in (("T_MCO21B", 3), ("T_MCO21C", 2)):
+        entry = report["tables"][table]
+        counts = (entry["delivered"], entry["loaded"], entry["quarantined"], entry["outcome"])
+        assert counts == (lines, 0, lines, "error")
+        failed = {f["check"]: (f["outcome"], f["failing"], f["checked"]) for f in entry["failed"]}
+        assert failed == {"quarantined_rows": ("error", lines, lines), "rows_loaded": ("error", 1, 1)}
+        [group] = entry["quarantine"]
+        assert (group["file"], group["column"], group["lines"]) == (f"{table}.csv", None, lines)
+        assert group["first_lines"] == list(range(2, 2 + lines)) and group["reason"] and group["reason_code"]
+    html = (landed.root / "reports" / "ALLBAD" / "conformity.html").read_text()
+    assert "T_MCO21C.csv" in html and "whole line" in html and "no row of this table was loaded" in html
+
+
+def test_a_link_to_a_fully_quarantined_parent_is_checked_not_skipped_as_never_delivered(landed: Landed) -> None:
+    child = {"ETA_NUM": "910000001", "RSA_NUM": "0000000001", "NIR_ANO_17": "xxxxxxxxxxxxxxxxx"}
+    delivery = landed.hand_made("ORPHANS", {"T_MCO22B": _field_count_lines(2), "T_MCO22C": [child]})
+    exit_code, report = landed.validate(delivery)
+    assert exit_code == 1
+    stays = report["tables"]["T_MCO22C"]
+    link = "foreign_key:ETA_NUM+RSA_NUM->T_MCO22B"
+    assert link not in {s["check"] for s in stays["skipped"]}
+    assert {f["check"]: (f["outcome"], f["failing"]) for f in stays["failed"]}[link] == ("error", 1)
+    assert report["tables"]["T_MCO22B"]["outcome"] == "error"  # fully quarantined: in the report
+
+
+def test_every_result_is_in_the_warehouse_with_named_columns(all_bad: tuple[int, dict], landed: Landed) -> None:
+    _, report = all_bad
+    with duckdb.connect(str(landed.database)) as con:  # read-write: dbt's in-process connection may be open
+        cursor = con.execute(
+            """select TABLE_NAME, CHECK_NAME, CHECK_KIND, CATEGORY, ROWS_CHECKED, FAILING, SEVERITY, OUTCOME
+            from landing.conformity_results
+            where DELIVERY_ID = 'ALLBAD' and OUTCOME <> 'skipped'
+              and VALIDATED_AT = (select max(VALIDATED_AT) from landing.validations where DELIVERY_ID = 'ALLBAD')"""
+        )
+        names = [d[0] for d in cursor.description]
+        results = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        tables = con.execute(
+            "select TABLE_NAME, ROW_COUNT, LOADED_COUNT, QUARANTINED_COUNT, OUTCOME from landing.conformity_tables "
+            "where DELIVERY_ID = 'ALLBAD' order by TABLE_NAME"
+        ).fetchall()
+    assert len(results) == report["checks"]
+    loaded = {r["TABLE_NAME"]: (r["OUTCOME"], r["FAILING"]) for r in results if r["CHECK_KIND"] == "rows_loaded"}
+    assert loaded == {"T_MCO21B": ("error", 1), "T_MCO21C": ("error", 1)}
+    delivery = [r for r in results if r["TABLE_NAME"] is None]
+    assert [(r["CHECK_NAME"], r["CATEGORY"], r["ROWS_CHECKED"], r["FAILING"], r["SEVERITY"]) for r in delivery] == [
+        ("quarantined_rows:delivery", "conformance", 5, 5, "error")
+    ]
+    assert tables == [("T_MCO21B", 3, 0, 3, "error"), ("T_MCO21C", 2, 0, 2, "error")]

@@ -9,9 +9,18 @@ from pathlib import Path
 import jinja2
 import pytest
 
+from snds import identifiers
 from snds.catalog.committed import load_tables
+from snds.config import PROJECT_ROOT
 from snds.conformity.checks import RULES_DIR, Check, RuleError, load_rules, macro_call, project_rules, table_checks
-from snds.conformity.validate import load_thresholds, threshold_for
+from snds.conformity.validate import (
+    DELIVERY_TARGET,
+    TableCounts,
+    check_aliases,
+    ingest_results,
+    load_thresholds,
+    threshold_for,
+)
 
 TABLES = load_tables()
 RULES = project_rules(TABLES)
@@ -59,6 +68,52 @@ def test_the_most_specific_threshold_wins() -> None:
     assert threshold_for(thresholds, optional, TABLES["ER_PRS_F"]).severity == "info"
     key = _checks("IR_SEX_V")["key_unique:SEX_COD"]
     assert threshold_for(thresholds, key, TABLES["IR_SEX_V"]).severity == "warn"  # code lists: product rule
+
+
+def test_quarantine_thresholds_let_the_synthetic_faults_through_and_stop_a_broken_table() -> None:
+    """Synthetic deliveries plant at least 4 bad lines per target table (4 of 52 stays with 200 patients)."""
+    thresholds = load_thresholds()
+    results = ingest_results(
+        {
+            "T_MCO19B": TableCounts(52, 48, 4),  # 7.7 %: tolerated
+            "T_MCO20B": TableCounts(40, 34, 6),  # 15 %: over the table's share
+            "T_MCO21B": TableCounts(3, 0, 3),  # nothing loaded
+            "T_SSR20B": TableCounts(0, 0, 0),  # an empty file: delivered, nothing to load
+        },
+        RULES,
+        thresholds,
+    )
+    outcomes = {(r.table, r.check.name): r.outcome for r in results}
+    assert outcomes == {
+        ("T_MCO19B", "quarantined_rows"): "pass",
+        ("T_MCO19B", "rows_loaded"): "pass",
+        ("T_MCO20B", "quarantined_rows"): "error",
+        ("T_MCO20B", "rows_loaded"): "pass",
+        ("T_MCO21B", "quarantined_rows"): "error",
+        ("T_MCO21B", "rows_loaded"): "error",
+        ("T_SSR20B", "quarantined_rows"): "pass",
+        ("T_SSR20B", "rows_loaded"): "pass",
+        ("", f"quarantined_rows:{DELIVERY_TARGET}"): "error",  # 13 of 95 lines: over 1 % of the delivery
+    }
+    delivery = threshold_for(thresholds, Check("quarantined_rows", label=DELIVERY_TARGET), None)
+    assert (delivery.severity, delivery.max_failing_share) == ("error", 0.01)
+    table = threshold_for(thresholds, Check("quarantined_rows"), TABLES["T_MCO19B"])
+    assert (table.severity, table.max_failing_share) == ("error", 0.1)
+    assert {r.check.category for r in results} == {"conformance", "completeness"}
+
+
+def test_each_count_of_a_table_query_has_its_own_name() -> None:
+    checks = table_checks(TABLES["ER_PRS_F"], RULES)
+    aliases = check_aliases(checks)
+    assert len(set(aliases)) == len(aliases) == len(checks) and max(map(len, aliases)) <= 30
+    assert aliases == check_aliases(checks) and check_aliases(checks[1:]) == aliases[1:]  # not by position
+    assert check_aliases([checks[0], checks[0]])[1] == f"{aliases[0]}_2"
+
+
+def test_the_macro_checks_the_delivery_identifier_with_the_same_pattern() -> None:
+    macro = (PROJECT_ROOT / "macros" / "conformity" / "conformity_query.sql").read_text(encoding="utf-8")
+    assert f"modules.re.fullmatch('{identifiers.DELIVERY_ID.pattern}'" in macro
+    assert "'{{ delivery_id }}'" not in macro.replace("'{{ delivery_id }}'\n{%- endmacro %}", "")
 
 
 def _rules_dir(tmp_path: Path, flags: str) -> Path:

@@ -27,10 +27,12 @@ CATEGORIES = {
     "not_null": "completeness",
     "key_not_null": "completeness",
     "volume_month": "completeness",
+    "rows_loaded": "completeness",  # a delivered table with rows of which none loaded (from the ingestion's counts)
     "length": "conformance",
     "code_list": "conformance",
     "key_unique": "conformance",
     "pseudonym_format": "conformance",
+    "quarantined_rows": "conformance",  # lines not conforming to the declared format, quarantined at ingestion
     "foreign_key": "relational",
     "date_in_year": "plausibility",
     "start_before_end": "plausibility",

@@ -4,20 +4,27 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
 from snds import config
-from snds.cli_common import console, database_option, fail
-from snds.dbt import DbtError
+from snds.cli_common import EXIT_DATA, EXIT_TOOL, EXIT_USAGE, console, database_option, fail
 
 REPORTS_DIR = config.PROJECT_ROOT / "data" / "reports"
+
+
+def _error(message: str, code: int, delivery: str | None, as_json: bool) -> NoReturn:
+    """Fail with a message (stderr) and, with --json, an error object on stdout."""
+    if as_json:
+        click.echo(json.dumps({"delivery": delivery, "status": "error", "exit_code": code, "message": message}))
+    fail(message, code)
 
 
 @click.command()
 @click.argument("delivery_id")
 @database_option
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report (or the error) as JSON on stdout.")
 @click.option(
     "--report-dir",
     type=click.Path(path_type=Path, file_okay=False),
@@ -27,44 +34,73 @@ REPORTS_DIR = config.PROJECT_ROOT / "data" / "reports"
 def validate(delivery_id: str, database: Path | None, as_json: bool, report_dir: Path | None) -> None:
     """Run the catalog's conformity checks on an ingested delivery; exit 1 if an error-severity check fails.
 
-    Writes conformity.html (for the data manager) and conformity.json, and records the delivery as validated
-    or rejected: only validated deliveries are promoted into the base by the next dbt build.
+    Writes conformity.html (for the data manager) and conformity.json, records every check's result in the
+    warehouse (landing.conformity_results) and the delivery as validated or rejected: only validated deliveries
+    are promoted into the base by the next dbt build. Exit codes: 0 validated, 1 rejected, 2 wrong identifier or
+    unknown delivery, 3 the tool could not work (database missing, locked or without landing, dbt failed).
     """
+    import duckdb
+
+    from snds.dbt import DbtError
+    from snds.identifiers import InvalidIdentifier
+    from snds.identifiers import delivery_id as checked_delivery_id
+    from snds.warehouse import WarehouseError
+
+    try:  # before anything: the identifier names SQL literals and the report's directory
+        delivery = checked_delivery_id(delivery_id)
+    except InvalidIdentifier as error:
+        _error(str(error), EXIT_USAGE, None, as_json)
+
     from snds.catalog.committed import load_tables
     from snds.conformity.checks import RuleError, project_rules
     from snds.conformity.report import write_report
-    from snds.conformity.validate import ValidationError, validate_delivery
+    from snds.conformity.validate import UnknownDelivery, ValidationError, check_delivery, validate_delivery
 
     target = database or config.database_path()
-    out = report_dir or REPORTS_DIR / delivery_id
+    out = report_dir or REPORTS_DIR / delivery
     try:
+        check_delivery(target, delivery)  # a clear message before the catalog is loaded and dbt started
         rules = project_rules(load_tables())
-        with console.status(f"checking delivery {delivery_id}") as status:
+        with console.status(f"checking delivery {delivery}") as status:
             report = validate_delivery(
                 target,
-                delivery_id,
+                delivery,
                 rules,
                 config.PROJECT_ROOT / "target" / "conformity",
-                progress=lambda step: status.update(f"checking delivery {delivery_id}: {step}"),
+                progress=lambda step: status.update(f"checking delivery {delivery}: {step}"),
             )
-    except (ValidationError, RuleError, DbtError) as error:
-        fail(str(error))
-    json_path, html_path = write_report(report, out)
+    except UnknownDelivery as error:
+        _error(str(error), EXIT_USAGE, delivery, as_json)
+    except (ValidationError, WarehouseError, RuleError, DbtError, duckdb.Error) as error:
+        _error(str(error), EXIT_TOOL, delivery, as_json)
+    try:
+        json_path, html_path = write_report(report, out)
+    except OSError as error:
+        _error(f"delivery {delivery} is {report['status']} (recorded) but its report was not written: {error}",
+               EXIT_TOOL, delivery, as_json)  # fmt: skip
     if as_json:
         click.echo(json.dumps(report, indent=2, sort_keys=True))
-    flagged = sum(sum(entry["flags"].values()) for entry in report["tables"].values())
+    _print_summary(report, html_path, json_path)
+    if report["status"] == "rejected":
+        fail(f"delivery {delivery} is rejected: it will not be promoted into the base", EXIT_DATA)
+
+
+def _print_summary(report: dict, html_path: Path, json_path: Path) -> None:
+    tables = report["tables"]
+    flagged = sum(sum(entry["flags"].values()) for entry in tables.values())
+    quarantine = report["quarantine"]
     console.print(
-        f"delivery {delivery_id}: {report['status']}; {report['checks']} checks of {report['check_kinds']} kinds "
-        f"on {len(report['tables'])} tables, {report['errors']} errors, {report['warnings']} warnings, "
-        f"{report['skipped']} skipped, {flagged} rows flagged by cleaning rules; report {html_path} ({json_path.name})",
+        f"delivery {report['delivery']}: {report['status']}; {report['checks']} checks of {report['check_kinds']} "
+        f"kinds on {len(tables)} tables, {report['errors']} errors, {report['warnings']} warnings, "
+        f"{report['skipped']} skipped, {quarantine['quarantined']} of {quarantine['rows']} rows quarantined, "
+        f"{flagged} rows flagged by cleaning rules; report {html_path} ({json_path.name})",
         highlight=False,
     )
-    for table, entry in report["tables"].items():
-        for failed in entry["failed"]:
-            if failed["severity"] == "error":
-                console.print(
-                    f"  [red]error[/] {table} {failed['check']}: {failed['failing']} of {failed['checked']}",
-                    highlight=False,
-                )
-    if report["status"] == "rejected":
-        fail(f"delivery {delivery_id} is rejected: it will not be promoted into the base")
+    failures = [("delivery", f) for f in report["delivery_checks"]]
+    failures += [(table, f) for table, entry in tables.items() for f in entry["failed"]]
+    for where, failed in failures:
+        if failed["outcome"] == "error":
+            console.print(
+                f"  [red]error[/] {where} {failed['check']}: {failed['failing']} of {failed['checked']}",
+                highlight=False,
+            )
