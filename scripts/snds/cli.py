@@ -215,7 +215,7 @@ def ingest(
     Exit codes: 0 loaded or unchanged, 1 refused (the data), 2 bad command line, 3 the tool failed.
     """
     from snds.catalog.committed import load_tables
-    from snds.cli_common import EXIT_TOOL
+    from snds.cli_common import EXIT_TOOL, fail_reporting
     from snds.ingest import DeliveryRefused, ingest_delivery
     from snds.ingest.limits import load_limits
     from snds.warehouse import WarehouseError
@@ -235,10 +235,10 @@ def ingest(
             )
         except DeliveryRefused as refusal:
             if as_json:
-                click.echo(json.dumps({"delivery": delivery.name, "status": "refused", "problems": refusal.problems}))
+                click.echo(json.dumps({"delivery": delivery.name, "status": "refused", **refusal.as_json()}))
             fail(f"delivery refused, nothing loaded: {refusal.describe()}")
         except WarehouseError as error:
-            fail(str(error), EXIT_TOOL)
+            fail_reporting(str(error), EXIT_TOOL, as_json, delivery.name)
     tables = report.tables()
     quarantined = sum(t["quarantined"] for t in tables.values())
     console.print(
@@ -262,20 +262,23 @@ def quarantine(delivery_id: str, database: Path | None, as_json: bool) -> None:
     from rich.table import Table
 
     from snds import identifiers, warehouse
-    from snds.cli_common import EXIT_TOOL
+    from snds.cli_common import EXIT_TOOL, EXIT_USAGE, fail_reporting
     from snds.ingest.quarantine import quarantine_summary
 
     try:
         identifiers.delivery_id(delivery_id)
     except identifiers.InvalidIdentifier as error:
-        fail(str(error))
+        fail_reporting(str(error), EXIT_USAGE, as_json)
     target = database or config.database_path()
     try:
         with warehouse.connect(target) as con:
             warehouse.require_landing(con, target)
+            known = con.execute("select count(*) from landing.deliveries where DELIVERY_ID = ?", [delivery_id])
+            if not (known.fetchone() or (0,))[0]:
+                fail_reporting(f"delivery {delivery_id} was never ingested", EXIT_USAGE, as_json, delivery_id)
             groups = quarantine_summary(con, delivery_id)
     except warehouse.WarehouseError as error:
-        fail(str(error), EXIT_TOOL)
+        fail_reporting(str(error), EXIT_TOOL, as_json, delivery_id)
     if as_json:
         click.echo(json.dumps({"delivery": delivery_id, "groups": [g.as_json() for g in groups]}, indent=2))
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -16,6 +17,13 @@ EXIT_OK = 0
 EXIT_DATA = 1  # the delivery (or other input data) was refused or rejected: nothing wrong with the platform
 EXIT_USAGE = 2  # the command line is wrong (click's own code)
 EXIT_TOOL = 3  # the tool could not do its work: database missing or locked, dbt failed, environment
+
+
+def fail_reporting(message: str, code: int, as_json: bool, delivery: str | None = None) -> NoReturn:
+    """Fail with a message (stderr) and, with --json, an error object on stdout (which stays valid JSON)."""
+    if as_json:
+        click.echo(json.dumps({"delivery": delivery, "status": "error", "exit_code": code, "message": message}))
+    fail(message, code)
 
 
 def fail(message: str, code: int = EXIT_DATA) -> NoReturn:

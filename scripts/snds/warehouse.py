@@ -45,15 +45,20 @@ def connect(
     if not create and not path.is_file():
         raise WarehouseError(f"no database at {path}: ingest a delivery first (`snds ingest`)")
     if create:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise WarehouseError(f"{path}: its folder cannot be created ({error.strerror})") from None
     deadline = time.monotonic() + wait_seconds
     while True:
         try:
             con = duckdb.connect(str(path))
             break
-        except duckdb.IOException as error:
-            if "lock" not in str(error).lower():
-                raise WarehouseError(f"{path}: cannot be opened ({error})") from error
+        except duckdb.Error as error:
+            if not isinstance(error, duckdb.IOException) or "lock" not in str(error).lower():
+                raise WarehouseError(
+                    f"{path}: cannot be opened as a DuckDB database ({type(error).__name__})"
+                ) from None
             if time.monotonic() >= deadline:
                 holder = _LOCK_HOLDER.search(str(error))
                 by = f" (process {holder.group(1)})" if holder else ""

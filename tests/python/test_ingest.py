@@ -181,7 +181,7 @@ def _replace_file(directory: Path, name: str, content: bytes, manifest: bool = T
     ("case", "expected"),
     [
         ("missing_file", r"IR_IBA_R.csv: listed in the manifest but absent"),
-        ("bad_digest", r"IR_IBA_R.csv: sha256 is"),
+        ("bad_digest", r"IR_IBA_R.csv: sha256 differs from the manifest"),
         ("bad_row_count", r"IR_IBA_R.csv: \d+ data rows, the manifest says"),
         ("unknown_table", r"unknown table 'XX_NOT_R'"),
         ("unknown_column", r"IR_IBA_R.csv: header does not match IR_IBA_R: 1 fields are not columns of IR_IBA_R"),

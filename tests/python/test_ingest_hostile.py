@@ -149,7 +149,7 @@ def test_a_header_less_or_cr_only_file_never_shows_its_values(tmp_path: Path, ta
     refusal = _refusal(directory, tmp_path / "w.duckdb", tables)
     message = str(refusal)
     assert "IR_BEN_R.csv: header does not match IR_BEN_R" in message
-    assert "IR_BEN_R_2.csv: lines end with a lone CR" in message
+    assert "IR_BEN_R_2.csv: line 1 holds a lone CR" in message
     assert PSEUDONYM not in message and "8DE58" not in message
     audited = _query(tmp_path / "w.duckdb", "select DETAIL from audit.events")
     assert PSEUDONYM not in json.dumps(audited)
@@ -231,7 +231,7 @@ print(json.dumps({"refused": refused, "peak_rss_mib": peak}))
 
 def test_a_gzip_bomb_is_refused_while_it_is_read(tmp_path: Path, tables: dict[str, CatalogTable]) -> None:
     """4 MiB of gzip members expanding to 4 GiB: refused after reading at most 100 times its size."""
-    member = gzip.compress(b"\n" * (64 << 20), compresslevel=9)
+    member = gzip.compress((b"x" * 99 + b"\n") * ((64 << 20) // 100), compresslevel=9)
     bomb = gzip.compress(_header(tables["IR_BEN_R"]).encode() + b"\n") + member * 64
     directory = _write_delivery(
         tmp_path / "BOMB", {"IR_BEN_R.csv.gz": ("IR_BEN_R", b"")}, rows={"IR_BEN_R.csv.gz": "1"}
@@ -272,7 +272,13 @@ _CASES: dict[tuple[str, str], tuple[list[str], dict[str, str]]] = {
     ("T_SSR23STC", "FAC_NBR_VEN"): (["99999"], {"100000": "too_many_digits"}),  # numeric(5)
     ("ER_PRS_F", "EXE_SOI_DTD"): (  # date DD/MM/YYYY
         ["01/01/2019", "29/02/2020", "01/01/1600"],
-        {"1/1/19": "not_a_date", "01/01/19": "not_a_date", "31/02/2019": "impossible_date", "2019-01-01": "not_a_date"},
+        {
+            "1/1/19": "not_a_date",
+            "01/01/19": "not_a_date",
+            "31/02/2019": "impossible_date",
+            "2019-01-01": "not_a_date",
+            "01/01/0000": "impossible_date",
+        },
     ),
     ("T_MCO09C", "EXE_SOI_DTD"): (  # timestamp DDMONYYYY:HH24:MI:SS
         ["02JAN2019:00:00:00", "31dec2019:23:59:59"],
@@ -301,7 +307,10 @@ def test_every_value_that_lands_equals_its_text_and_the_rest_is_quarantined(
     varchar = next(c for c in tables["ER_PRS_F"].columns if c.data_type == "varchar(2)").name
     cases = {
         **_CASES,
-        ("T_SSR23STC", double): (["1.5", "-2.5e-3", "1e10"], {"nan": "not_a_number", "1e400": "not_a_number"}),
+        ("T_SSR23STC", double): (
+            ["1.5", "-2.5e-3", "1e10", "0e5"],
+            {"nan": "not_a_number", "1e400": "not_a_number", "1e-400": "not_a_number"},
+        ),
         ("ER_PRS_F", varchar): (["AB", "é€"], {"ABC": "too_long"}),
     }
     files = {}
@@ -376,3 +385,64 @@ def test_quarantine_summary_names_columns_reasons_and_lines_never_values(
     ]
     assert PSEUDONYM not in result.output
     assert _query(database, "select distinct RAW_TEXT like ? from landing.quarantine", [f"%{PSEUDONYM}%"]) == [(True,)]
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("{h}\n{a}\r{b}\n", "line 2 holds a lone CR"),  # DuckDB would split the line in two
+        ("{h}\n{a}\n\n{b}\n", "line 3 is empty"),  # DuckDB would skip it
+        ("{h}\r\n{a}\r\n\r\n{b}\r\n", "line 3 is empty"),
+        ("{h}\n{a}\r", "line 2 holds a lone CR"),
+    ],
+)
+def test_lone_cr_and_empty_lines_are_refused_with_their_line(
+    content: str, expected: str, tmp_path: Path, tables: dict[str, CatalogTable]
+) -> None:
+    """Two such anomalies would otherwise cancel out in the row balance, and a lone CR crashed DuckDB's parser."""
+    table = tables["IR_BEN_R"]
+    a, b = (_line(table, {"BEN_NIR_PSA": PSEUDONYM, "BEN_RNG_GEM": str(n)}) for n in (1, 2))
+    data = content.format(h=_header(table), a=a, b=b).encode()
+    directory = _write_delivery(tmp_path / "D1", {"IR_BEN_R.csv": ("IR_BEN_R", data)}, rows={"IR_BEN_R.csv": "2"})
+    message = str(_refusal(directory, tmp_path / "w.duckdb", tables))
+    assert f"IR_BEN_R.csv: {expected}" in message and PSEUDONYM not in message
+
+
+def test_a_fifo_a_hard_link_and_a_junk_manifest_are_refused_quickly(
+    tmp_path: Path, tables: dict[str, CatalogTable]
+) -> None:
+    outside = tmp_path / "outside.csv"
+    outside.write_bytes(_csv(tables["IR_BEN_R"], []))
+    directory = _write_delivery(tmp_path / "D1", {"IR_BEN_R.csv": ("IR_BEN_R", b""), "IR_IBA_R.csv": ("IR_IBA_R", b"")})
+    (directory / "IR_BEN_R.csv").unlink()
+    os.mkfifo(directory / "IR_BEN_R.csv")
+    (directory / "IR_IBA_R.csv").unlink()
+    os.link(outside, directory / "IR_IBA_R.csv")
+    started = time.monotonic()
+    message = str(_refusal(directory, tmp_path / "w.duckdb", tables))
+    assert "IR_BEN_R.csv: not a regular file" in message and "IR_IBA_R.csv: has 2 hard links" in message
+    assert hashlib.sha256(outside.read_bytes()).hexdigest() not in message and time.monotonic() - started < 10
+    junk = tmp_path / "JUNK"
+    junk.mkdir()
+    (junk / "MANIFEST.csv").write_text("file;table;rows;sha256\n" + ";\n" * 200_000)
+    started = time.monotonic()
+    refusal = _refusal(junk, tmp_path / "w.duckdb", tables)
+    assert len(refusal.problems) == 100 and refusal.more > 100_000 and time.monotonic() - started < 30
+
+
+def test_a_file_written_to_after_its_verification_is_refused(tmp_path: Path, tables: dict[str, CatalogTable]) -> None:
+    """Same inode, same size, modification time set back: the change time still tells."""
+    table = tables["IR_BEN_R"]
+    good = _csv(table, [{"BEN_NIR_PSA": "A" * 17}])
+    forged = _csv(table, [{"BEN_NIR_PSA": "F" * 17}])
+    directory = _write_delivery(tmp_path / "D1", {"IR_BEN_R.csv": ("IR_BEN_R", good)})
+    path = directory / "IR_BEN_R.csv"
+    before = path.stat()
+
+    def swap(_: int) -> None:  # progress is called once the file is verified
+        with path.open("r+b") as handle:
+            handle.write(forged)
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+    with pytest.raises(DeliveryRefused, match=r"IR_BEN_R\.csv: changed since it was verified"):
+        ingest_delivery(directory, tmp_path / "w.duckdb", tables, progress=swap)

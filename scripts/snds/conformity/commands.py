@@ -4,21 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import NoReturn
 
 import click
 
 from snds import config
-from snds.cli_common import EXIT_DATA, EXIT_TOOL, EXIT_USAGE, console, database_option, fail
+from snds.cli_common import EXIT_DATA, EXIT_TOOL, EXIT_USAGE, console, database_option, fail, fail_reporting
 
 REPORTS_DIR = config.PROJECT_ROOT / "data" / "reports"
-
-
-def _error(message: str, code: int, delivery: str | None, as_json: bool) -> NoReturn:
-    """Fail with a message (stderr) and, with --json, an error object on stdout."""
-    if as_json:
-        click.echo(json.dumps({"delivery": delivery, "status": "error", "exit_code": code, "message": message}))
-    fail(message, code)
 
 
 @click.command()
@@ -49,7 +41,7 @@ def validate(delivery_id: str, database: Path | None, as_json: bool, report_dir:
     try:  # before anything: the identifier names SQL literals and the report's directory
         delivery = checked_delivery_id(delivery_id)
     except InvalidIdentifier as error:
-        _error(str(error), EXIT_USAGE, None, as_json)
+        fail_reporting(str(error), EXIT_USAGE, as_json, None)
 
     from snds.catalog.committed import load_tables
     from snds.conformity.checks import RuleError, project_rules
@@ -70,14 +62,16 @@ def validate(delivery_id: str, database: Path | None, as_json: bool, report_dir:
                 progress=lambda step: status.update(f"checking delivery {delivery}: {step}"),
             )
     except UnknownDelivery as error:
-        _error(str(error), EXIT_USAGE, delivery, as_json)
-    except (ValidationError, WarehouseError, RuleError, DbtError, duckdb.Error) as error:
-        _error(str(error), EXIT_TOOL, delivery, as_json)
+        fail_reporting(str(error), EXIT_USAGE, as_json, delivery)
+    except (ValidationError, WarehouseError, RuleError, DbtError) as error:
+        fail_reporting(str(error), EXIT_TOOL, as_json, delivery)
+    except duckdb.Error as error:  # DuckDB's own text may quote a delivered value: only its kind is shown
+        fail_reporting(f"the database failed while checking ({type(error).__name__})", EXIT_TOOL, as_json, delivery)
     try:
         json_path, html_path = write_report(report, out)
     except OSError as error:
-        _error(f"delivery {delivery} is {report['status']} (recorded) but its report was not written: {error}",
-               EXIT_TOOL, delivery, as_json)  # fmt: skip
+        message = f"delivery {delivery} is {report['status']} (recorded) but its report was not written: {error}"
+        fail_reporting(message, EXIT_TOOL, as_json, delivery)
     if as_json:
         click.echo(json.dumps(report, indent=2, sort_keys=True))
     _print_summary(report, html_path, json_path)

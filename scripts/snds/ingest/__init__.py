@@ -57,7 +57,7 @@ def ingest_delivery(
                 con, manifest, lambda: verify_delivery(manifest, catalog, progress, limits), limits, progress
             )
         except DeliveryRefused as refusal:
-            audit.record(con, "ingest", shown(directory.name), "refused", {"problems": refusal.problems})
+            audit.record(con, "ingest", shown(directory.name), "refused", refusal.as_json())
             raise
         detail = {"manifest_sha256": manifest.sha256} if report.status == "unchanged" else report.as_json()
         audit.record(con, "ingest", manifest.delivery_id, report.status, detail)

@@ -22,14 +22,15 @@ from typing import BinaryIO
 
 import duckdb
 
-from snds.ingest.errors import DeliveryRefused
+from snds.ingest.errors import DeliveryRefused, Problems
 from snds.ingest.limits import IngestLimits
 from snds.ingest.manifest import Manifest
 from snds.ingest.values import ValueRule, value_rule
-from snds.ingest.verify import VerifiedFile, fd_path, opened
+from snds.ingest.verify import VerifiedFile, fd_path, opened, unchanged
 from snds.landing import LandingError, create_bookkeeping, ensure_landing_tables
 from snds.sql import sql_literal
 
+QUARANTINE_BATCH = 100  # quarantine rows inserted at a time: each may hold a raw line of up to max_line_bytes
 # DuckDB's reasons for a line it cannot split into fields, in the platform's words: (code, reason).
 _LINE_PROBLEMS = {
     "MISSING COLUMNS": ("field_count", "fewer fields than the header"),
@@ -124,18 +125,17 @@ def _line_of(ordinal: int, rejected_lines: list[int]) -> int:
     return line
 
 
-def _raw_lines(verified: VerifiedFile, fd: int, wanted: set[int]) -> dict[int, str]:
-    """The delivered text of some lines (kept in the quarantine, inside the database only)."""
-    found: dict[int, str] = {}
+def _raw_lines(verified: VerifiedFile, fd: int, wanted: set[int]) -> Iterator[tuple[int, str]]:
+    """The delivered text of some lines, in file order (kept in the quarantine, inside the database only)."""
     if not wanted:
-        return found
+        return
+    last = max(wanted)
     with _raw_stream(verified, fd) as raw:
         for number, line in enumerate(raw, start=1):
             if number in wanted:
-                found[number] = line.rstrip(b"\r\n").decode(verified.entry.encoding, errors="replace")
-                if len(found) == len(wanted):
-                    break
-    return found
+                yield number, line.rstrip(b"\r\n").decode(verified.entry.encoding, errors="replace")
+            if number >= last:
+                return
 
 
 @dataclass(frozen=True)
@@ -174,7 +174,8 @@ class _FileLoader:
             problems = line_problems
             if failing > len(rejected_lines):
                 problems = problems + self._value_problems(path, comp, verified, rules, rejected_lines)
-            self._quarantine(verified, problems, _raw_lines(verified, fd, {p.line for p in problems}))
+            self._quarantine(verified, fd, problems)
+            unchanged(fd, verified.identity, entry.file)
         return FileCounts(entry.file, verified.table.name, entry.rows, loaded, len({p.line for p in problems}))
 
     def _insert_valid_rows(
@@ -195,14 +196,24 @@ class _FileLoader:
         ).fetchone()
         return int(inserted[0]) if inserted else 0
 
-    def _quarantine(self, verified: VerifiedFile, problems: list[_Problem], raw: dict[int, str]) -> None:
-        if not problems:
-            return
+    def _quarantine(self, verified: VerifiedFile, fd: int, problems: list[_Problem]) -> None:
+        """Insert the problems with their raw lines, a batch of lines at a time (raw lines may be long)."""
+        by_line: dict[int, list[_Problem]] = {}
+        for problem in problems:
+            by_line.setdefault(problem.line, []).append(problem)
         where = (self.delivery, verified.table.name, verified.entry.file)
-        self.con.executemany(
-            "insert into landing.quarantine values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(*where, p.line, p.column, p.code, p.expected, p.reason, raw.get(p.line)) for p in problems],
-        )
+        batch: list[tuple] = []
+        for number, raw in _raw_lines(verified, fd, set(by_line)):
+            batch += [(*where, p.line, p.column, p.code, p.expected, p.reason, raw) for p in by_line.pop(number)]
+            if len(batch) >= QUARANTINE_BATCH:
+                self._insert_quarantine(batch)
+                batch = []
+        batch += [(*where, p.line, p.column, p.code, p.expected, p.reason, None) for ps in by_line.values() for p in ps]
+        self._insert_quarantine(batch)
+
+    def _insert_quarantine(self, rows: list[tuple]) -> None:
+        if rows:
+            self.con.executemany("insert into landing.quarantine values (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
     def _reader(self, path: str, compression: str, verified: VerifiedFile, options: str) -> str:
         return _read_csv(path, compression, verified, self.limits.max_line_bytes, options)
@@ -309,15 +320,18 @@ def load_delivery(
         except LandingError as error:
             raise DeliveryRefused(f"{error}; run `snds landing init` after migrating it") from error
         loader = _FileLoader(con, manifest.delivery_id, scratch, limits)
-        problems: list[str] = []
+        problems = Problems()
         for file in verified:
             try:
                 counts = loader.load(file)
             except DeliveryRefused as refusal:
-                problems.extend(refusal.problems)
+                problems.take(refusal)
                 continue
+            except duckdb.Error as error:  # DuckDB's own text may quote the line: only its kind is shown
+                problems.add(f"{file.entry.file}: DuckDB cannot read it ({type(error).__name__})")
+                break  # the transaction is aborted: nothing more can be loaded
             if counts.loaded + counts.quarantined != counts.rows:
-                problems.append(
+                problems.add(
                     f"{counts.file}: {counts.rows} rows in the file but {counts.loaded} loaded and "
                     f"{counts.quarantined} quarantined (a quoted field spanning lines?)"
                 )
@@ -326,7 +340,7 @@ def load_delivery(
             _record_file(con, manifest.delivery_id, file, counts)
             progress(file.size)
         if problems:
-            raise DeliveryRefused(problems)
+            raise problems.refusal()
         totals = [sum(getattr(f, k) for f in report.files) for k in ("rows", "loaded", "quarantined")]
         con.execute(
             "insert into landing.deliveries values (?, ?, 'loaded', ?, ?, ?, ?, ?)",

@@ -11,11 +11,12 @@ import hashlib
 import os
 import re
 import stat
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from snds import identifiers
-from snds.ingest.errors import DeliveryRefused
+from snds.ingest.errors import DeliveryRefused, Problems
 
 MANIFEST_NAME = "MANIFEST.csv"
 REQUIRED_COLUMNS = ("file", "table", "rows", "sha256")
@@ -44,7 +45,7 @@ class Manifest:
     directory: Path  # resolved: every file is opened inside it
     entries: tuple[ManifestEntry, ...]
     sha256: str  # digest of the manifest itself: a delivery's identity for idempotence
-    problems: tuple[str, ...] = ()  # lines that could not be read, reported with the verification's own
+    problems: Problems | None = None  # lines that could not be read, reported with the verification's own
     named: frozenset[str] = frozenset()  # every file name the manifest gives, on valid lines or not
 
 
@@ -76,14 +77,20 @@ def read_manifest(directory: Path) -> Manifest:
         raise DeliveryRefused(f"{MANIFEST_NAME} is a symbolic link: links are refused, never followed")
     if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_MANIFEST_BYTES:
         raise DeliveryRefused(f"{MANIFEST_NAME} is not a regular file of at most {MAX_MANIFEST_BYTES >> 20} MiB")
-    with open(path, "rb", opener=lambda p, flags: os.open(p, flags | os.O_NOFOLLOW)) as handle:
-        raw = handle.read(MAX_MANIFEST_BYTES + 1)
+    try:
+        with open(path, "rb", opener=lambda p, flags: os.open(p, flags | os.O_NOFOLLOW | os.O_NONBLOCK)) as handle:
+            raw = handle.read(MAX_MANIFEST_BYTES + 1)
+    except OSError as error:
+        raise DeliveryRefused(f"{MANIFEST_NAME} cannot be read ({error.strerror})") from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise DeliveryRefused(f"{MANIFEST_NAME}: not UTF-8 (byte {error.start})") from error
     reader = csv.DictReader(text.splitlines(), delimiter=";")
     header = [h.strip().lower() for h in reader.fieldnames or []]
+    twice = sorted(name for name, count in Counter(header).items() if count > 1)
+    if twice:
+        raise DeliveryRefused(f"{MANIFEST_NAME}: header names {', '.join(shown(t) for t in twice)} twice")
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         raise DeliveryRefused(
@@ -91,7 +98,7 @@ def read_manifest(directory: Path) -> Manifest:
         )
     reader.fieldnames = header
     entries: list[ManifestEntry] = []
-    problems: list[str] = []
+    problems = Problems()
     named: set[str] = set()
     for line, row in enumerate(reader, start=2):
         named.add((row.get("file") or "").strip())
@@ -100,16 +107,13 @@ def read_manifest(directory: Path) -> Manifest:
             entries.append(entry)
     if not entries and not problems:
         raise DeliveryRefused(f"{MANIFEST_NAME} lists no file")
-    names = [e.file for e in entries]
-    duplicated = sorted({n for n in names if names.count(n) > 1})
+    duplicated = sorted(name for name, count in Counter(e.file for e in entries).items() if count > 1)
     if duplicated:
-        problems.append(f"{MANIFEST_NAME}: files listed twice: {', '.join(duplicated)}")
-    return Manifest(
-        delivery_id, root, tuple(entries), hashlib.sha256(raw).hexdigest(), tuple(problems), frozenset(named)
-    )
+        problems.add(f"{MANIFEST_NAME}: files listed twice: {', '.join(duplicated[:10])}")
+    return Manifest(delivery_id, root, tuple(entries), hashlib.sha256(raw).hexdigest(), problems, frozenset(named))
 
 
-def _entry(line: int, row: dict[str, str | None], problems: list[str]) -> ManifestEntry | None:
+def _entry(line: int, row: dict[str, str | None], problems: Problems) -> ManifestEntry | None:
     def field(name: str) -> str:
         value = row.get(name)
         return value.strip() if isinstance(value, str) else ""
@@ -119,16 +123,17 @@ def _entry(line: int, row: dict[str, str | None], problems: list[str]) -> Manife
     found = []
     if not FILE_NAME.fullmatch(file):
         found.append(
-            f"invalid file name {shown(file)!r} (letters, digits, _ - and ., ending in {' or '.join(DATA_SUFFIXES)})"
+            f"invalid file name '{shown(file)}' (letters, digits, _ - and ., ending in {' or '.join(DATA_SUFFIXES)})"
         )
     if not TABLE_NAME.fullmatch(table):
-        found.append(f"invalid table name {shown(table)!r}")
+        found.append(f"invalid table name '{shown(table)}'")
     if not _ROWS.fullmatch(rows):
-        found.append(f"rows must be a non-negative integer written in digits 0-9, got {shown(rows)!r}")
+        found.append(f"rows must be a non-negative integer written in digits 0-9, got '{shown(rows)}'")
     if not _SHA256.fullmatch(sha256):
         found.append("sha256 must be 64 hexadecimal digits")
     encoding_name = field("encoding").upper() or "UTF-8"
     if encoding_name not in ENCODINGS:
-        found.append(f"unsupported encoding {shown(encoding_name)!r} (UTF-8 or CP1252)")
-    problems.extend(f"{where}: {problem}" for problem in found)
+        found.append(f"unsupported encoding '{shown(encoding_name)}' (UTF-8 or CP1252)")
+    for problem in found:
+        problems.add(f"{where}: {problem}")
     return None if found else ManifestEntry(file, table, int(rows), sha256, ENCODINGS[encoding_name])

@@ -16,7 +16,7 @@ from snds.formats import DATE_FORMAT, ORACLE_DATE_FORMAT, ORACLE_TIMESTAMP_FORMA
 _DATE_TEXT = "[0-9]{2}/[0-9]{2}/[0-9]{4}"
 _TIMESTAMP_TEXT = "[0-9]{2}[A-Za-z]{3}[0-9]{4}:[0-9]{2}:[0-9]{2}:[0-9]{2}"
 _NUMBER_TEXT = r"[+-]?([0-9]+(\.[0-9]+)?|\.[0-9]+)"
-_FLOAT_TEXT = r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]{1,3})?"
+_FLOAT_TEXT = r"[+-]?([0-9]+(\.[0-9]+)?|\.[0-9]+)([eE][+-]?[0-9]{1,3})?"
 
 
 @dataclass(frozen=True)
@@ -36,8 +36,8 @@ class ValueRule:
 
     @property
     def accepts(self) -> str:
-        """SQL: the text may land (null, or valid)."""
-        return f"({self.column} is null or {self.valid})"
+        """SQL: the text may land (null, or valid); never null itself, so that each row is in one pass or the other."""
+        return f"({self.column} is null or coalesce({self.valid}, false))"
 
     @property
     def failure(self) -> str:
@@ -82,7 +82,10 @@ def value_rule(sql_type: SqlType, column: str) -> ValueRule:
         return ValueRule(
             column,
             str(sql_type),
-            f"{_matches(column, _FLOAT_TEXT)} and isfinite(try_cast({column} as double))",
+            f"{_matches(column, _FLOAT_TEXT)} and isfinite(try_cast({column} as double)) and "
+            # no underflow: a non-zero mantissa must not land as 0
+            f"(try_cast({column} as double) <> 0 "
+            f"or not regexp_matches(regexp_replace({column}, '[eE].*$', ''), '[1-9]'))",
             f"try_cast({column} as double)",
             (Failure("not_a_number", "true", "not a decimal number"),),
         )
@@ -98,7 +101,7 @@ def value_rule(sql_type: SqlType, column: str) -> ValueRule:
     return ValueRule(
         column,
         f"{kind} {shown}",
-        f"{_matches(column, text)} and {parsed} is not null",
+        f"{_matches(column, text)} and {parsed} >= timestamp '0001-01-01'",  # year 0 would land as 1 BC
         f"cast({parsed} as {kind})",
         (
             Failure(f"not_a_{kind}", f"not {_matches(column, text)}", f"not a {noun} written {shown}"),

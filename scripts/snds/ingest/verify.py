@@ -13,13 +13,14 @@ import hashlib
 import os
 import stat
 import zlib
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from snds.catalog.committed import CatalogTable, find_table
-from snds.ingest.errors import DeliveryRefused
+from snds.ingest.errors import DeliveryRefused, Problems
 from snds.ingest.limits import IngestLimits, load_limits
 from snds.ingest.manifest import MANIFEST_NAME, Manifest, ManifestEntry, shown
 
@@ -34,10 +35,11 @@ class FileIdentity:
     inode: int
     size: int
     modified_ns: int
+    changed_ns: int  # the inode's change time: any write moves it, and no user can set it back
 
     @classmethod
     def of(cls, info: os.stat_result) -> FileIdentity:
-        return cls(info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+        return cls(info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
 
 
 @dataclass(frozen=True)
@@ -62,24 +64,38 @@ class Scan:
 
 
 def open_file(path: Path, identity: FileIdentity | None = None) -> int:
-    """A descriptor on the regular file at `path`, never through a link; refused if it is not `identity` any more."""
+    """A descriptor on the regular file at `path`, never through a link; refused if it is not `identity` any more.
+
+    Opened non-blocking (a FIFO would otherwise wait forever for a writer); a file with other hard links is
+    refused (it may be a file from outside the delivery).
+    """
     name = shown(path.name)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
     except FileNotFoundError:
         raise DeliveryRefused(f"{name}: listed in the manifest but absent") from None
     except OSError as error:
-        if stat.S_ISLNK(os.lstat(path).st_mode):
+        if os.path.islink(path):
             raise DeliveryRefused(f"{name}: a symbolic link; links are refused, never followed") from None
         raise DeliveryRefused(f"{name}: cannot be opened ({error.strerror})") from None
     info = os.fstat(fd)
+    problem = None
     if not stat.S_ISREG(info.st_mode):
+        problem = "not a regular file"
+    elif info.st_nlink > 1:
+        problem = f"has {info.st_nlink} hard links; a delivery's files must be its own"
+    elif identity is not None and FileIdentity.of(info) != identity:
+        problem = "changed since it was verified"
+    if problem:
         os.close(fd)
-        raise DeliveryRefused(f"{name}: not a regular file")
-    if identity is not None and FileIdentity.of(info) != identity:
-        os.close(fd)
-        raise DeliveryRefused(f"{name}: changed since it was verified")
+        raise DeliveryRefused(f"{name}: {problem}")
     return fd
+
+
+def unchanged(fd: int, identity: FileIdentity, name: str) -> None:
+    """Refuse a file written to while it was read (its change time moves with any write)."""
+    if FileIdentity.of(os.fstat(fd)) != identity:
+        raise DeliveryRefused(f"{shown(name)}: changed while it was loaded")
 
 
 @contextmanager
@@ -138,17 +154,40 @@ def _hashed(chunks: Iterable[bytes], digest: hashlib._Hash) -> Iterator[bytes]:
 
 
 class _LineMeter:
-    """Counts line ends across chunks and finds the first line longer than the limit (line numbers from 1)."""
+    """Counts line ends across chunks; refuses the first line that is too long, empty, or ended by a lone CR.
+
+    DuckDB skips empty lines and splits a line at a lone CR, so both would unbalance the row count (or let two
+    anomalies cancel out): they are refused with their line number (from 1, the header being line 1).
+    """
 
     def __init__(self, limit: int, name: str) -> None:
         self.limit, self.name = limit, name
-        self.newlines, self.current, self.last = 0, 0, b"\n"
+        self.newlines, self.current, self.tail = 0, 0, b""
 
     def _check(self, length: int, line: int) -> None:
         if length > self.limit:
             raise DeliveryRefused(f"{self.name}: line {line} is longer than {self.limit} bytes")
 
+    def _check_line_ends(self, chunk: bytes) -> None:
+        window = self.tail + chunk  # the two bytes before the chunk: patterns across the boundary are seen
+        pending = 1 if window.endswith(b"\r") else 0  # a CR whose LF may open the next chunk
+        lone_cr = window.count(b"\r") - window.count(b"\r\n") - pending > 0
+        if not lone_cr and b"\n\n" not in window and b"\n\r\n" not in window:
+            return
+        before = self.newlines - self.tail.count(b"\n")  # line ends before the window
+        found = [(p, "empty") for p in (window.find(b"\n\n"), window.find(b"\n\r\n")) if p >= 0]
+        if lone_cr:
+            lone = (p for p in range(len(window) - pending) if window[p] == 13 and window[p + 1 : p + 2] != b"\n")
+            found.append((next(lone), "cr"))
+        position, kind = min(found)
+        if kind == "empty":
+            line = before + window[: position + 1].count(b"\n") + 1
+            raise DeliveryRefused(f"{self.name}: line {line} is empty")
+        line = before + window[:position].count(b"\n") + 1
+        raise DeliveryRefused(f"{self.name}: line {line} holds a lone CR; lines must end with LF or CR LF")
+
     def feed(self, chunk: bytes) -> None:
+        self._check_line_ends(chunk)
         count = chunk.count(b"\n")
         if not count:
             self.current += len(chunk)
@@ -161,11 +200,16 @@ class _LineMeter:
             self.newlines += count
             self.current = len(chunk) - chunk.rfind(b"\n") - 1
             self._check(self.current, self.newlines + 1)
-        self.last = chunk[-1:]
+        self.tail = (self.tail + chunk)[-2:]
+
+    def finish(self) -> None:
+        if self.tail.endswith(b"\r"):
+            line = self.newlines + 1
+            raise DeliveryRefused(f"{self.name}: line {line} holds a lone CR; lines must end with LF or CR LF")
 
     @property
     def lines(self) -> int:
-        return self.newlines + (0 if self.last == b"\n" else 1)
+        return self.newlines + (0 if not self.tail or self.tail.endswith(b"\n") else 1)
 
 
 def scan_file(fd: int, name: str, limits: IngestLimits) -> Scan:
@@ -182,25 +226,25 @@ def scan_file(fd: int, name: str, limits: IngestLimits) -> Scan:
         if meter.newlines == 0:
             header += chunk.split(b"\n", 1)[0]
         meter.feed(chunk)
+    meter.finish()
     first = header.removesuffix(b"\r")
     if meter.lines == 0 or not first.strip():
         raise DeliveryRefused(f"{name}: empty file (no header row)")
-    if b"\r" in first:
-        raise DeliveryRefused(f"{name}: lines end with a lone CR; expected LF or CR LF line ends")
     return Scan(digest.hexdigest(), meter.lines - 1, first)
 
 
 def _match_header(entry: ManifestEntry, header: bytes, table: CatalogTable) -> tuple[str, ...]:
     """The file's columns in the catalog's spelling; a mismatch names expected columns and positions, never a value."""
     try:
-        text = header.decode(entry.encoding)
+        text = header.decode("utf-8-sig" if entry.encoding == "utf-8" else entry.encoding)  # a BOM is allowed
     except UnicodeDecodeError as error:
         raise DeliveryRefused(f"{entry.file}: header is not valid {entry.encoding} (byte {error.start})") from None
     names = [h.strip().strip('"').upper() for h in text.split(";")]
     by_upper = {c.name.upper(): c.name for c in table.columns}
     unknown = [i for i, n in enumerate(names, start=1) if n not in by_upper]
-    missing = [by_upper[m] for m in by_upper if m not in names]
-    duplicated = sorted({by_upper[n] for n in names if n in by_upper and names.count(n) > 1})
+    present = set(names)
+    missing = [by_upper[m] for m in by_upper if m not in present]
+    duplicated = sorted(by_upper[n] for n, count in Counter(names).items() if n in by_upper and count > 1)
     problems = []
     if unknown:
         positions = ", ".join(str(i) for i in unknown[:MAX_LISTED]) + (" ..." if len(unknown) > MAX_LISTED else "")
@@ -223,8 +267,11 @@ def _listed(names: list[str]) -> str:
 
 def _strays(manifest: Manifest) -> list[str]:
     listed = manifest.named | {MANIFEST_NAME}
-    with os.scandir(manifest.directory) as entries:
-        others = sorted(shown(e.name) for e in entries if e.name not in listed)
+    try:
+        with os.scandir(manifest.directory) as entries:
+            others = sorted(shown(e.name) for e in entries if e.name not in listed)
+    except OSError as error:
+        return [f"the delivery directory cannot be listed ({error.strerror})"]
     return [f"files not listed in the manifest: {_listed(others)}"] if others else []
 
 
@@ -239,7 +286,7 @@ def verify_file(
         identity = FileIdentity.of(os.fstat(fd))
         scan = scan_file(fd, entry.file, limits)
     if scan.sha256 != entry.sha256:
-        raise DeliveryRefused(f"{entry.file}: sha256 is {scan.sha256}, the manifest says {entry.sha256}")
+        raise DeliveryRefused(f"{entry.file}: sha256 differs from the manifest's")
     if scan.rows != entry.rows:
         raise DeliveryRefused(f"{entry.file}: {scan.rows} data rows, the manifest says {entry.rows}")
     return VerifiedFile(entry, path, table, _match_header(entry, scan.header, table), identity.size, identity)
@@ -256,16 +303,20 @@ def verify_delivery(
     Raises DeliveryRefused with every problem found, after looking at every file.
     """
     limits = limits or load_limits()
-    problems = [*manifest.problems, *_strays(manifest)]
+    problems = Problems()
+    if manifest.problems:
+        problems.take(manifest.problems.refusal())
+    for stray in _strays(manifest):
+        problems.add(stray)
     verified = []
     for entry in manifest.entries:
         try:
             verified.append(verify_file(entry, manifest.directory, catalog, limits))
         except DeliveryRefused as refusal:
-            problems.extend(refusal.problems)
+            problems.take(refusal)
         progress(verified[-1].size if verified and verified[-1].entry is entry else 0)
     if problems:
-        raise DeliveryRefused(problems)
+        raise problems.refusal()
     return verified
 
 
