@@ -403,7 +403,7 @@ def test_lone_cr_and_empty_lines_are_refused_with_their_line(
     table = tables["IR_BEN_R"]
     a, b = (_line(table, {"BEN_NIR_PSA": PSEUDONYM, "BEN_RNG_GEM": str(n)}) for n in (1, 2))
     data = content.format(h=_header(table), a=a, b=b).encode()
-    directory = _write_delivery(tmp_path / "D1", {"IR_BEN_R.csv": ("IR_BEN_R", data)}, rows={"IR_BEN_R.csv": "2"})
+    directory = _write_delivery(tmp_path / "D1", {"IR_BEN_R.csv": ("IR_BEN_R", data)})  # rows: line ends, as counted
     message = str(_refusal(directory, tmp_path / "w.duckdb", tables))
     assert f"IR_BEN_R.csv: {expected}" in message and PSEUDONYM not in message
 

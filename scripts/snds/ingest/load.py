@@ -26,7 +26,7 @@ from snds.ingest.errors import DeliveryRefused, Problems
 from snds.ingest.limits import IngestLimits
 from snds.ingest.manifest import Manifest
 from snds.ingest.values import ValueRule, value_rule
-from snds.ingest.verify import VerifiedFile, fd_path, opened, unchanged
+from snds.ingest.verify import VerifiedFile, fd_path, first_empty_line, opened, unchanged
 from snds.landing import LandingError, create_bookkeeping, ensure_landing_tables
 from snds.sql import sql_literal
 
@@ -261,6 +261,18 @@ class _FileLoader:
         ]
 
 
+def _unbalanced(verified: VerifiedFile, counts: FileCounts) -> str:
+    """Why a file does not balance: an empty line (DuckDB skips it), else most likely a quoted line end."""
+    with opened(verified.path, verified.identity) as fd, _raw_stream(verified, fd) as raw:
+        empty = first_empty_line(iter(lambda: raw.read(1 << 20), b""))
+    if empty is not None:
+        return f"{counts.file}: line {empty} is empty"
+    return (
+        f"{counts.file}: {counts.rows} lines in the file but {counts.loaded} rows loaded and {counts.quarantined} "
+        "quarantined (a quoted field spanning lines?)"
+    )
+
+
 def _previous(con: duckdb.DuckDBPyConnection, manifest: Manifest) -> IngestReport | None:
     row = con.execute(
         "select MANIFEST_SHA256 from landing.deliveries where DELIVERY_ID = ?", [manifest.delivery_id]
@@ -331,10 +343,7 @@ def load_delivery(
                 problems.add(f"{file.entry.file}: DuckDB cannot read it ({type(error).__name__})")
                 break  # the transaction is aborted: nothing more can be loaded
             if counts.loaded + counts.quarantined != counts.rows:
-                problems.add(
-                    f"{counts.file}: {counts.rows} rows in the file but {counts.loaded} loaded and "
-                    f"{counts.quarantined} quarantined (a quoted field spanning lines?)"
-                )
+                problems.add(_unbalanced(file, counts))
                 continue
             report.files.append(counts)
             _record_file(con, manifest.delivery_id, file, counts)

@@ -154,10 +154,11 @@ def _hashed(chunks: Iterable[bytes], digest: hashlib._Hash) -> Iterator[bytes]:
 
 
 class _LineMeter:
-    """Counts line ends across chunks; refuses the first line that is too long, empty, or ended by a lone CR.
+    """Counts line ends across chunks; refuses the first line that is too long or holds a lone CR.
 
-    DuckDB skips empty lines and splits a line at a lone CR, so both would unbalance the row count (or let two
-    anomalies cancel out): they are refused with their line number (from 1, the header being line 1).
+    DuckDB splits a line at a lone CR (or fails on it): refused here, with its line number (from 1, the header
+    being line 1). An empty line, which DuckDB skips, unbalances the row count and is named after the load
+    (`first_empty_line`): with lone CRs refused, nothing can make up for it.
     """
 
     def __init__(self, limit: int, name: str) -> None:
@@ -168,26 +169,19 @@ class _LineMeter:
         if length > self.limit:
             raise DeliveryRefused(f"{self.name}: line {line} is longer than {self.limit} bytes")
 
-    def _check_line_ends(self, chunk: bytes) -> None:
-        window = self.tail + chunk  # the two bytes before the chunk: patterns across the boundary are seen
-        pending = 1 if window.endswith(b"\r") else 0  # a CR whose LF may open the next chunk
-        lone_cr = window.count(b"\r") - window.count(b"\r\n") - pending > 0
-        if not lone_cr and b"\n\n" not in window and b"\n\r\n" not in window:
+    def _check_carriage_returns(self, chunk: bytes) -> None:
+        window = self.tail[-1:] + chunk  # the byte before the chunk: a CR LF across the boundary is seen
+        if b"\r" not in window:
             return
-        before = self.newlines - self.tail.count(b"\n")  # line ends before the window
-        found = [(p, "empty") for p in (window.find(b"\n\n"), window.find(b"\n\r\n")) if p >= 0]
-        if lone_cr:
-            lone = (p for p in range(len(window) - pending) if window[p] == 13 and window[p + 1 : p + 2] != b"\n")
-            found.append((next(lone), "cr"))
-        position, kind = min(found)
-        if kind == "empty":
-            line = before + window[: position + 1].count(b"\n") + 1
-            raise DeliveryRefused(f"{self.name}: line {line} is empty")
-        line = before + window[:position].count(b"\n") + 1
+        pending = 1 if window.endswith(b"\r") else 0  # a CR whose LF may open the next chunk
+        if window.count(b"\r") - window.count(b"\r\n") - pending <= 0:
+            return
+        position = next(p for p in range(len(window)) if window[p] == 13 and window[p + 1 : p + 2] != b"\n")
+        line = self.newlines - self.tail[-1:].count(b"\n") + window[:position].count(b"\n") + 1
         raise DeliveryRefused(f"{self.name}: line {line} holds a lone CR; lines must end with LF or CR LF")
 
     def feed(self, chunk: bytes) -> None:
-        self._check_line_ends(chunk)
+        self._check_carriage_returns(chunk)
         count = chunk.count(b"\n")
         if not count:
             self.current += len(chunk)
@@ -231,6 +225,19 @@ def scan_file(fd: int, name: str, limits: IngestLimits) -> Scan:
     if meter.lines == 0 or not first.strip():
         raise DeliveryRefused(f"{name}: empty file (no header row)")
     return Scan(digest.hexdigest(), meter.lines - 1, first)
+
+
+def first_empty_line(chunks: Iterable[bytes]) -> int | None:
+    """The number of the first empty line of a (decompressed) stream, if any: what DuckDB skips."""
+    newlines, tail = 0, b"\n"  # a file opening with a line end opens with an empty line
+    for chunk in chunks:
+        window = tail + chunk
+        found = [p for p in (window.find(b"\n\n"), window.find(b"\n\r\n")) if p >= 0]
+        if found:
+            return newlines - tail.count(b"\n") + window[: min(found) + 1].count(b"\n") + 1
+        newlines += chunk.count(b"\n")
+        tail = window[-2:]
+    return None
 
 
 def _match_header(entry: ManifestEntry, header: bytes, table: CatalogTable) -> tuple[str, ...]:
