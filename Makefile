@@ -29,8 +29,10 @@ lint: setup
 	$(BIN)/ruff format --check scripts tests/python benchmarks
 	$(BIN)/sqlfluff lint macros
 
+# Two pytest-xdist workers: each test module runs whole on one (--dist loadfile), the longest modules first in the
+# order tests/python/conftest.py gives (--no-loadscope-reorder keeps it). Plain `$(BIN)/pytest` runs in one process.
 test: labels lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 clean:
 	rm -rf target logs data/*.duckdb data/*.wal

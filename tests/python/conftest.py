@@ -1,16 +1,44 @@
-"""Shared fixtures: the dictionary, the built catalog, and real dbt runs on this project."""
+"""Shared fixtures: the dictionary, the built catalog, and real dbt runs on this project.
+
+`make test` runs the suite on two pytest-xdist workers (processes) with `--dist loadfile`: each module runs whole on
+one worker (its module fixtures are made once), and session fixtures are made once per worker, except what a worker
+publishes for the others (`_shared.run_wide`).
+"""
 
 from __future__ import annotations
 
+import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
+from _shared import run_wide
 from snds import config
 from snds.catalog.build import Catalog, build_catalog
 from snds.catalog.conventions import Conventions, load_conventions
 from snds.catalog.dictionary import DictTable, read_dictionary
+
+if TYPE_CHECKING:  # dbt is imported by the fixtures that run it
+    from dbt.contracts.graph.manifest import Manifest
+
+    from snds.dbt import DbtRun
+
+# The modules that run longest, longest first: with `--dist loadfile --no-loadscope-reorder`, the workers start on
+# them and the quick modules fill in behind.
+LONGEST_FIRST = ("test_duckdb_build.py", "test_pseudonymisation.py", "test_conformity.py", "test_oracle_compile.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest modules first; tests keep their order within a module (the sort is stable)."""
+
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)
 
 
 @pytest.fixture(scope="session")
@@ -47,7 +75,31 @@ def dbt_target(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def manifest(scratch_database: Path, dbt_target: Path) -> dict:
+def parsed_project(scratch_database: Path, dbt_target: Path, tmp_path_factory: pytest.TempPathFactory) -> DbtRun:
+    """`dbt parse` of the project on the scratch database, once per worker; its manifest.json is published for the
+    other workers' `manifest` (the first to parse publishes, while the others wait)."""
     from snds.dbt import run_dbt
 
-    return run_dbt("parse", target_path=dbt_target).manifest()
+    with run_wide(tmp_path_factory, "parsed_project") as shared:
+        run = run_dbt("parse", target_path=dbt_target)
+        if not (shared / "manifest.json").exists():
+            shutil.copy(run.target_path / "manifest.json", shared / "manifest.json")
+    return run
+
+
+@pytest.fixture(scope="session")
+def manifest(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The parsed project as dbt writes it (manifest.json): parsed by this worker, or by another one of this run."""
+    with run_wide(tmp_path_factory, "parsed_project") as shared:
+        published = shared / "manifest.json"
+        parsed = published.exists()
+    if not parsed:
+        request.getfixturevalue("parsed_project")  # parses and publishes
+    return json.loads(published.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session")
+def dbt_manifest(parsed_project: DbtRun) -> Manifest:
+    """The parsed project in memory: `run_dbt(..., manifest=dbt_manifest)` on the scratch database skips dbt's own
+    parse (about ten seconds a command, a full parse on a new target or database)."""
+    return parsed_project.result.result

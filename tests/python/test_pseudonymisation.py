@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import duckdb
 import pytest
+from dbt.contracts.graph.manifest import Manifest
 
 from hmac_vectors import VECTORS, hmac_vector_sql
 from identifier_checks import delivered_identifiers, identifier_columns, surviving_identifiers
@@ -21,7 +22,7 @@ from snds.catalog.build import Catalog
 from snds.catalog.committed import load_tables
 from snds.conformity.checks import project_rules
 from snds.conformity.validate import validate_delivery
-from snds.dbt import DbtError, dbt_database, run_dbt
+from snds.dbt import DbtError, DbtRun, dbt_database, run_dbt
 from snds.ingest import ingest_delivery
 from snds.ingest.verify import write_manifest
 from snds.keys import leaks, store
@@ -65,15 +66,21 @@ class Platform:
     target: Path
     deliveries: Path
     secrets: Path
+    manifest: Manifest | None = field(default=None, compare=False)  # the project parsed once, for every dbt command
 
     def connect(self) -> duckdb.DuckDBPyConnection:
         return duckdb.connect(str(self.database))
 
+    def dbt(self, *args: str) -> DbtRun:
+        """`dbt <args>` on this platform's database, without parsing the project again."""
+        return run_dbt(*args, target_path=self.target, manifest=self.manifest)
+
     def build(self) -> None:
-        run_dbt("build", *SELECTION, target_path=self.target)
+        self.dbt("build", *SELECTION)
 
     def show(self, sql: str) -> list[tuple]:
-        run = run_dbt("show", "--inline", sql, "--limit", "-1", target_path=self.target)
+        # a query on the tables built: no relation cache to fill, nothing for target/ (the builds write it)
+        run = self.dbt("show", "--no-populate-cache", "--no-write-json", "--inline", sql, "--limit", "-1")
         return [tuple(row) for row in run.result.result.results[0].agate_table.rows]
 
     def links(self, schema: str) -> dict[str, int]:
@@ -105,14 +112,14 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
                 "insert into landing.T_MCO19B select * replace ('9999999999' as RSA_NUM) from landing.T_MCO19B limit 1"
             )
         assert validate_delivery(here.database, "D2019", project_rules(tables), here.target)["status"] == "validated"
-        yield here
+        yield replace(here, manifest=run_dbt("parse", target_path=here.target).result.result)
 
 
 def test_without_a_platform_key_nothing_is_pseudonymised(platform: Platform) -> None:
     with pytest.raises(DbtError, match="one_active_key_pseudonymisation_keys"):
         platform.build()
     with pytest.raises(DbtError, match="needs exactly one active platform key for person identifiers"):
-        run_dbt("run", "--select", "pseudonymisation_keys person_pseudonyms", target_path=platform.target)
+        platform.dbt("run", "--select", "pseudonymisation_keys person_pseudonyms")
     with platform.connect() as con:
         built = con.execute("select table_name from information_schema.tables where table_schema = 'keys'").fetchall()
     assert ("person_pseudonyms",) not in built and ("key_material",) in built
@@ -199,7 +206,7 @@ def test_project_pseudonyms_keep_the_unknown_patient_placeholder(keyed: dict[str
 
 
 def test_project_ids_are_checked_at_compile_time(keyed: dict[str, int], platform: Platform) -> None:
-    with pytest.raises(DbtError):
+    with pytest.raises(DbtError, match="project id P1' or '1'='1 must be 1 to 48 letters"):
         platform.show("{{ project_pseudonyms(\"P1' or '1'='1\", ref('IR_BEN_R'), 'BEN_NIR_PSA') }}")
 
 
@@ -265,8 +272,8 @@ def rotated(second_delivery: dict[str, str], platform: Platform) -> tuple[dict[s
             store.retire_previous_platform_key(con)
         # nothing maps old to new until the correspondences are rebuilt under the new key
         assert con.execute("select count(*) from keys.pseudonym_renewals").fetchone() == (0,)
-    run_dbt("build", "--select", "pseudonymisation_keys person_pseudonyms", target_path=platform.target)
-    run_dbt("build", "--select", "professional_pseudonyms", target_path=platform.target)
+    platform.dbt("build", "--select", "pseudonymisation_keys person_pseudonyms")
+    platform.dbt("build", "--select", "professional_pseudonyms")
     with platform.connect() as con, pytest.raises(KeyRefused, match=r"snds\.\w+ .*not yet rebuilt"):
         store.retire_previous_platform_key(con)  # the base itself still holds the previous pseudonyms
     platform.build()
