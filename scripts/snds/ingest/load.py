@@ -26,7 +26,7 @@ from snds.ingest.errors import DeliveryRefused, Problems
 from snds.ingest.limits import IngestLimits
 from snds.ingest.manifest import Manifest
 from snds.ingest.values import ValueRule, value_rule
-from snds.ingest.verify import VerifiedFile, fd_path, first_empty_line, opened, unchanged
+from snds.ingest.verify import CHUNK, VerifiedFile, fd_path, first_empty_line, opened, unchanged
 from snds.landing import LandingError, create_bookkeeping, ensure_landing_tables
 from snds.sql import sql_literal
 
@@ -84,7 +84,7 @@ def _readable(verified: VerifiedFile, fd: int, scratch: Path) -> Iterator[tuple[
     decoder = codecs.getincrementaldecoder(verified.entry.encoding)(errors="strict")
     lines = 0
     with _raw_stream(verified, fd) as raw, target.open("wb") as out:
-        while chunk := raw.read(1 << 20):
+        while chunk := raw.read(CHUNK):
             try:
                 out.write(decoder.decode(chunk).encode("utf-8"))
             except UnicodeDecodeError as error:
@@ -264,7 +264,7 @@ class _FileLoader:
 def _unbalanced(verified: VerifiedFile, counts: FileCounts) -> str:
     """Why a file does not balance: an empty line (DuckDB skips it), else most likely a quoted line end."""
     with opened(verified.path, verified.identity) as fd, _raw_stream(verified, fd) as raw:
-        empty = first_empty_line(iter(lambda: raw.read(1 << 20), b""))
+        empty = first_empty_line(iter(lambda: raw.read(CHUNK), b""))
     if empty is not None:
         return f"{counts.file}: line {empty} is empty"
     return (

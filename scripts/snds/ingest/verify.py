@@ -1,7 +1,7 @@
 """Check every file of a delivery against its manifest and the catalog before anything is loaded.
 
-Each file is opened once, without following links, and identified (device, inode, size, modification time): the
-load opens it again only if it is still that very file, and hands DuckDB the open file (`/dev/fd/N`), never a
+Each file is opened without following links and identified (device, inode, size, modification and change time):
+the load opens it again only if it is still that very file, and hands DuckDB the open file (`/dev/fd/N`), never a
 path it could expand as a pattern. Every problem of every file is collected, then the delivery is refused at once.
 Messages name files, columns, counts and line numbers, never the delivered values.
 """
@@ -48,8 +48,11 @@ class VerifiedFile:
     path: Path
     table: CatalogTable
     header: tuple[str, ...]  # catalog spelling, in the file's order
-    size: int
     identity: FileIdentity
+
+    @property
+    def size(self) -> int:
+        return self.identity.size
 
     @property
     def compressed(self) -> bool:
@@ -296,7 +299,7 @@ def verify_file(
         raise DeliveryRefused(f"{entry.file}: sha256 differs from the manifest's")
     if scan.rows != entry.rows:
         raise DeliveryRefused(f"{entry.file}: {scan.rows} data rows, the manifest says {entry.rows}")
-    return VerifiedFile(entry, path, table, _match_header(entry, scan.header, table), identity.size, identity)
+    return VerifiedFile(entry, path, table, _match_header(entry, scan.header, table), identity)
 
 
 def verify_delivery(
