@@ -25,7 +25,7 @@ import duckdb
 from snds.ingest.errors import DeliveryRefused, Problems
 from snds.ingest.limits import IngestLimits
 from snds.ingest.manifest import Manifest
-from snds.ingest.values import ValueRule, value_rule
+from snds.ingest.values import ValueRule, rows_accepted, rows_not_accepted, value_rule
 from snds.ingest.verify import CHUNK, VerifiedFile, fd_path, first_empty_line, opened, unchanged
 from snds.landing import LandingError, create_bookkeeping, ensure_landing_tables
 from snds.sql import sql_literal
@@ -188,12 +188,17 @@ class _FileLoader:
         )
         target = ", ".join(_quoted(n) for n in (*verified.header, "DELIVERY_ID", "DELIVERY_FILE"))
         reader = self._reader(path, compression, verified, store)
-        inserted = self.con.execute(
-            f"insert into landing.{_quoted(verified.table.name)} ({target}) "
-            f"select {', '.join(r.parsed for r in rules)}, ?, ? from {reader} "
-            f"where {' and '.join(r.accepts for r in rules)}",
-            [self.delivery, verified.entry.file],
-        ).fetchone()
+        # Landing rows have no order (line numbers are found by the second pass, in file order): both cores load.
+        self.con.execute("set preserve_insertion_order = false")
+        try:
+            inserted = self.con.execute(
+                f"insert into landing.{_quoted(verified.table.name)} ({target}) "
+                f"select {', '.join(r.parsed for r in rules)}, ?, ? from {reader} "
+                f"where {rows_accepted(rules)}",
+                [self.delivery, verified.entry.file],
+            ).fetchone()
+        finally:
+            self.con.execute("reset preserve_insertion_order")
         return int(inserted[0]) if inserted else 0
 
     def _quarantine(self, verified: VerifiedFile, fd: int, problems: list[_Problem]) -> None:
@@ -247,7 +252,7 @@ class _FileLoader:
             f"select ordinal, {failures} from ("
             f"select row_number() over () as ordinal, * "
             f"from {self._reader(path, compression, verified, ', ignore_errors=true')}) "
-            f"where not ({' and '.join(r.accepts for r in rules)}) "
+            f"where {rows_not_accepted(rules)} "
             f"order by ordinal limit {self.limits.max_quarantined_lines + 1}"
         ).fetchall()
         reasons = {(i, f.code): f.reason for i, r in enumerate(rules) for f in r.failures}

@@ -36,8 +36,11 @@ class ValueRule:
 
     @property
     def accepts(self) -> str:
-        """SQL: the text may land (null, or valid); never null itself, so that each row is in one pass or the other."""
-        return f"({self.column} is null or coalesce({self.valid}, false))"
+        """SQL: true when the text may land (null, or valid), else false or null (see `rows_accepted`).
+
+        Kept free of `coalesce` so that DuckDB short-circuits it: the pattern runs only where the round trip fails.
+        """
+        return f"({self.column} is null or {self.valid})"
 
     @property
     def failure(self) -> str:
@@ -65,9 +68,11 @@ def _numeric(column: str, precision: int, scale: int) -> ValueRule:
         ),
         Failure("too_many_digits", "true", f"more than {digits} digits before the decimal point"),
     )
-    return ValueRule(
-        column, expected, _matches(column, exact), f"try_cast({column} as decimal({precision},{scale}))", failures
-    )
+    parsed = f"try_cast({column} as decimal({precision},{scale}))"
+    valid = _matches(column, exact)
+    if not scale:  # the usual spelling proves itself by a round trip, much cheaper than the pattern
+        valid = f"cast({parsed} as varchar) = {column} or {valid}"
+    return ValueRule(column, expected, valid, parsed, failures)
 
 
 def value_rule(sql_type: SqlType, column: str) -> ValueRule:
@@ -108,3 +113,13 @@ def value_rule(sql_type: SqlType, column: str) -> ValueRule:
             Failure(f"impossible_{kind}", "true", f"not a calendar {noun}"),
         ),
     )
+
+
+def rows_accepted(rules: list[ValueRule]) -> str:
+    """SQL: true when every value of the row may land, else false or null (`rows_not_accepted`: the complement)."""
+    return " and ".join(r.accepts for r in rules)
+
+
+def rows_not_accepted(rules: list[ValueRule]) -> str:
+    """SQL: true exactly when `rows_accepted` is not true, so that each row is in one pass or the other."""
+    return f"not coalesce({rows_accepted(rules)}, false)"
