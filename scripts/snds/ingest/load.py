@@ -188,17 +188,12 @@ class _FileLoader:
         )
         target = ", ".join(_quoted(n) for n in (*verified.header, "DELIVERY_ID", "DELIVERY_FILE"))
         reader = self._reader(path, compression, verified, store)
-        # Landing rows have no order (line numbers are found by the second pass, in file order): both cores load.
-        self.con.execute("set preserve_insertion_order = false")
-        try:
-            inserted = self.con.execute(
-                f"insert into landing.{_quoted(verified.table.name)} ({target}) "
-                f"select {', '.join(r.parsed for r in rules)}, ?, ? from {reader} "
-                f"where {rows_accepted(rules)}",
-                [self.delivery, verified.entry.file],
-            ).fetchone()
-        finally:
-            self.con.execute("reset preserve_insertion_order")
+        inserted = self.con.execute(
+            f"insert into landing.{_quoted(verified.table.name)} ({target}) "
+            f"select {', '.join(r.parsed for r in rules)}, ?, ? from {reader} "
+            f"where {rows_accepted(rules)}",
+            [self.delivery, verified.entry.file],
+        ).fetchone()
         return int(inserted[0]) if inserted else 0
 
     def _quarantine(self, verified: VerifiedFile, fd: int, problems: list[_Problem]) -> None:
@@ -248,6 +243,7 @@ class _FileLoader:
     ) -> list[_Problem]:
         """Every failing column of every line whose values cannot land, read again (only files that have some)."""
         failures = ", ".join(f"{r.failure} as f{i}" for i, r in enumerate(rules))
+        self.con.execute("set preserve_insertion_order = true")  # rows numbered in file order
         rows = self.con.execute(
             f"select ordinal, {failures} from ("
             f"select row_number() over () as ordinal, * "
@@ -255,6 +251,7 @@ class _FileLoader:
             f"where {rows_not_accepted(rules)} "
             f"order by ordinal limit {self.limits.max_quarantined_lines + 1}"
         ).fetchall()
+        self.con.execute("set preserve_insertion_order = false")  # on failure above, the load resets it
         reasons = {(i, f.code): f.reason for i, r in enumerate(rules) for f in r.failures}
         return [
             _Problem(
@@ -330,6 +327,8 @@ def load_delivery(
     report = IngestReport(manifest.delivery_id, "loaded")
     scratch = Path(tempfile.mkdtemp(prefix="snds-ingest-"))
     con.execute(f"set memory_limit = '{int(limits.memory_limit_mib)}MiB'")
+    # Landing rows have no order: both cores insert. The pass that numbers failing lines asks for the order.
+    con.execute("set preserve_insertion_order = false")
     con.execute("begin transaction")
     try:
         try:
@@ -365,5 +364,6 @@ def load_delivery(
         con.execute("rollback")
         raise
     finally:
+        con.execute("reset preserve_insertion_order")
         shutil.rmtree(scratch, ignore_errors=True)
     return report
