@@ -467,5 +467,64 @@ def oracle_ingest_sql(delivery: Path, out: Path | None) -> None:
     _write_checked(delivery_sql(manifest.delivery_id, verified), out or Path(f"target/oracle/{delivery.name}.sql"))
 
 
+@main.group()
+def project() -> None:
+    """Research projects: check a definition (projects/<ID>.yml)."""
+
+
+@project.command("check")
+@click.argument("project_id", metavar="ID")
+@database_option
+@click.option(
+    "--projects-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Where the definitions are. Default: projects/ of the platform.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+def project_check(project_id: str, database: Path | None, projects_dir: Path | None, as_json: bool) -> None:
+    """Check projects/ID.yml: schema, perimeter against the catalog, codes, dates, authorisation, project key.
+
+    Exit 1 when the definition is wrong or its authorisation does not allow work today, 2 when ID is not a
+    safe project identifier or has no definition.
+    """
+    from datetime import date
+
+    from snds import identifiers
+    from snds.cli_common import EXIT_DATA, EXIT_USAGE
+    from snds.projects.check import check_project, summary_lines
+    from snds.projects.definition import ProjectDefinitionError, definition_path, load_definition
+    from snds.projects.schema import PROJECTS_DIR
+
+    def refuse(problems: list[str], code: int) -> None:
+        if as_json:
+            click.echo(json.dumps({"project": project_id, "status": "error", "exit_code": code, "problems": problems}))
+        fail("\n".join(problems), code)
+
+    try:
+        path = definition_path(project_id, projects_dir or PROJECTS_DIR)
+    except identifiers.InvalidIdentifier as error:
+        refuse([str(error)], EXIT_USAGE)
+    if not path.is_file():
+        refuse([f"project {project_id} has no definition: {path} is missing"], EXIT_USAGE)
+    try:
+        definition = load_definition(path)
+    except ProjectDefinitionError as error:
+        refuse(str(error).splitlines(), EXIT_DATA)
+    result = check_project(definition, date.today(), database or config.database_path(), config.reference_dir())
+    if as_json:
+        click.echo(json.dumps(result.as_json(), indent=2))
+    else:
+        for line in summary_lines(result):
+            console.print(line, markup=False, highlight=False)
+        for warning in result.warnings:
+            console.print("[yellow]warning:[/]", end=" ")
+            console.print(warning, markup=False, highlight=False)
+    if result.errors:
+        fail("\n".join(result.errors), EXIT_DATA)
+    if not as_json:
+        console.print(f"project {project_id}: definition checked")
+
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,1 @@
+"""Research projects: definitions (`projects/<ID>.yml`), their check and, later, their build."""
