@@ -167,6 +167,15 @@ def test_schema_errors_name_the_key_path_and_are_all_reported(tmp_path: Path) ->
     assert len(message.splitlines()) == 4
 
 
+def test_names_of_tables_and_code_sets_are_checked(tmp_path: Path) -> None:
+    doc = _example()
+    doc["perimeter"]["tables"]["ER PHA;F"] = {"columns": "all"}
+    doc["cohort"]["code_sets"]["T2D"] = {"system": "icd10", "codes": ["E11"]}
+    message = _problems(_write(tmp_path, doc))
+    assert "perimeter.tables.ER PHA;F: not an accepted name" in message
+    assert "cohort.code_sets.T2D: not an accepted name (expected lower-case letters" in message
+
+
 def test_an_impossible_date_is_refused(tmp_path: Path) -> None:
     doc = _example()
     doc["authorisation"]["granted"] = "2026-02-30"
@@ -322,6 +331,12 @@ def test_codes_absent_from_the_code_lists_are_warnings(tmp_path: Path) -> None:
 def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     monkeypatch.setenv("SNDS_DUCKDB_PATH", str(tmp_path / "absent" / "warehouse.duckdb"))
     return CliRunner()
+
+
+@pytest.mark.parametrize("command", [["project"], ["project", "check"]])
+def test_project_commands_have_help(runner: CliRunner, command: list[str]) -> None:
+    result = runner.invoke(main, [*command, "--help"])
+    assert result.exit_code == 0 and "Usage:" in result.output
 
 
 @pytest.mark.parametrize("project_id", EXAMPLES)

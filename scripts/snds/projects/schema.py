@@ -114,8 +114,8 @@ def _describe(error: ValidationError, prefix: Sequence[str | int] = ()) -> Itera
                 yield key_path([*parts, str(name)]), f"unknown key ({expected})"
     elif kind in ("oneOf", "anyOf"):
         yield from _describe_alternatives(error, parts)
-    elif kind == "propertyNames":
-        yield key_path([*parts, str(instance)]), f"not an accepted name ({_propertynames_rule(error)})"
+    elif "propertyNames" in error.relative_schema_path:  # the failing name itself; its path is the mapping's
+        yield key_path([*parts, str(instance)]), f"not an accepted name ({_name_rule(error)})"
     else:
         yield where, _expected(error)
 
@@ -144,8 +144,8 @@ def _describe_alternatives(error: ValidationError, parts: list[str | int]) -> It
     yield key_path(parts), f"expected {_lower_first(description)}"
 
 
-def _propertynames_rule(error: ValidationError) -> str:
-    if error.schema.get("propertyNames", {}).get("pattern", "").startswith("^[a-z]"):
+def _name_rule(error: ValidationError) -> str:
+    if str(error.schema.get("pattern", "")).startswith("^[a-z]"):
         return "expected lower-case letters, digits and _, starting with a letter"
     return "expected letters, digits and _, starting with a letter"
 
