@@ -14,7 +14,7 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
-from snds import config
+from snds import config, identifiers
 from snds.cli import main
 from snds.keys import leaks, store
 from snds.keys.material import (
@@ -348,3 +348,13 @@ def test_cli_lists_keys_without_material(tmp_path: Path) -> None:
     assert refused.exit_code == 1 and "already used" in refused.output
     env_missing = runner.invoke(main, ["keys", "rotate", "--database", str(database)], env={"SNDS_PLATFORM_SECRET": ""})
     assert env_missing.exit_code == 1 and "SNDS_PLATFORM_SECRET" in env_missing.output
+
+
+def test_one_project_identifier_pattern_for_keys_and_the_pseudonyms_macro() -> None:
+    """The key store and `project_pseudonyms` refuse exactly what `snds.identifiers` refuses."""
+    macro = (config.PROJECT_ROOT / "macros" / "pseudonymisation" / "project_pseudonyms.sql").read_text("utf-8")
+    assert f"modules.re.fullmatch('{identifiers.PROJECT_ID.pattern}'" in macro
+    for refused in ("_P1", "-P1", "P" * 49, "P1'"):
+        with pytest.raises(KeyRefused, match="starting with a letter or digit"):
+            store.project_scope(refused)
+    assert store.project_scope("P_T2D") == "project:P_T2D"

@@ -8,18 +8,16 @@ and the renewal view goes empty. Project keys are random: nobody ever needs to k
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
 import duckdb
 
-from snds import audit
+from snds import audit, identifiers
 from snds.audit import create_audit_trail
 from snds.keys.material import DOMAINS, KeyRefused, derive_platform_key, fingerprint, pads, random_key
 
 PLATFORM = "platform"
-PROJECT_ID = re.compile(r"[A-Za-z0-9_-]{1,48}")
 CORRESPONDENCES = ("person_pseudonyms", "professional_pseudonyms")
 
 KEY_STORE_DDL = (
@@ -56,9 +54,10 @@ def create_key_store(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def project_scope(project_id: str) -> str:
-    if not PROJECT_ID.fullmatch(project_id):
-        raise KeyRefused(f"project id {project_id!r} must be 1 to 48 letters, digits, _ or -")
-    return f"project:{project_id}"
+    try:
+        return f"project:{identifiers.project_id(project_id)}"
+    except identifiers.InvalidIdentifier as error:
+        raise KeyRefused(str(error)) from None
 
 
 def list_keys(con: duckdb.DuckDBPyConnection) -> list[KeyInfo]:
