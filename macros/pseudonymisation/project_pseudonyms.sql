@@ -6,8 +6,8 @@
     with the hook `assert_one_active_key('project:<id>', 'person')`; it stays on the platform.
 #}
 {% macro project_pseudonyms(project_id, relation, column, pseudonym_column='NUM_ENQ') -%}
-{%- if not modules.re.fullmatch('[A-Za-z0-9][A-Za-z0-9_-]{0,47}', project_id | string) -%}
-{%- set message = " must be 1 to 48 letters, digits, _ or -, starting with a letter or digit" -%}
+{%- if not modules.re.fullmatch('[A-Za-z0-9][A-Za-z0-9_]{0,47}', project_id | string) -%}
+{%- set message = " must be 1 to 48 letters, digits or _, starting with a letter or digit" -%}
 {{ exceptions.raise_compiler_error("project_pseudonyms: project id " ~ project_id ~ message) }}
 {%- endif -%}
 {%- set placeholders = var('snds_person_placeholders') -%}

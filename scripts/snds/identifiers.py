@@ -10,7 +10,7 @@ import re
 
 # Letters, digits, `_` and `-`, starting with a letter or digit: no quote, dot, slash, space, newline or glob.
 DELIVERY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
-PROJECT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,47}")
+PROJECT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_]{0,47}")  # no -: project_<id> is a plain schema name
 
 
 class InvalidIdentifier(ValueError):
@@ -30,4 +30,4 @@ def delivery_id(value: str) -> str:
 
 def project_id(value: str) -> str:
     """A research project identifier, or InvalidIdentifier."""
-    return _checked("project", value, PROJECT_ID, "1 to 48 letters, digits, _ or -, starting with a letter or digit")
+    return _checked("project", value, PROJECT_ID, "1 to 48 letters, digits or _, starting with a letter or digit")

@@ -354,7 +354,7 @@ def test_one_project_identifier_pattern_for_keys_and_the_pseudonyms_macro() -> N
     """The key store and `project_pseudonyms` refuse exactly what `snds.identifiers` refuses."""
     macro = (config.PROJECT_ROOT / "macros" / "pseudonymisation" / "project_pseudonyms.sql").read_text("utf-8")
     assert f"modules.re.fullmatch('{identifiers.PROJECT_ID.pattern}'" in macro
-    for refused in ("_P1", "-P1", "P" * 49, "P1'"):
+    for refused in ("_P1", "-P1", "P-1", "P" * 49, "P1'"):
         with pytest.raises(KeyRefused, match="starting with a letter or digit"):
             store.project_scope(refused)
     assert store.project_scope("P_T2D") == "project:P_T2D"

@@ -206,7 +206,7 @@ def test_project_pseudonyms_keep_the_unknown_patient_placeholder(keyed: dict[str
 
 
 def test_project_ids_are_checked_at_compile_time(keyed: dict[str, int], platform: Platform) -> None:
-    with pytest.raises(DbtError, match="project id P1' or '1'='1 must be 1 to 48 letters"):
+    with pytest.raises(DbtError, match="project id P1' or '1'='1 must be 1 to 48 letters, digits or _"):
         platform.show("{{ project_pseudonyms(\"P1' or '1'='1\", ref('IR_BEN_R'), 'BEN_NIR_PSA') }}")
 
 
