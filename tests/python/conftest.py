@@ -28,7 +28,13 @@ if TYPE_CHECKING:  # dbt is imported by the fixtures that run it
 
 # The modules that run longest, longest first: with `--dist loadfile --no-loadscope-reorder`, the workers start on
 # them and the quick modules fill in behind.
-LONGEST_FIRST = ("test_duckdb_build.py", "test_pseudonymisation.py", "test_conformity.py", "test_oracle_compile.py")
+LONGEST_FIRST = (
+    "test_duckdb_build.py",
+    "test_pseudonymisation.py",
+    "test_conformity.py",
+    "test_oracle_compile.py",
+    "test_project_guard.py",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
