@@ -329,6 +329,22 @@ def _demo_platform_key() -> None:
     console.print(f"platform key {key_id} loaded from {secret_file} (a demo secret, mode 0600, not in git)")
 
 
+def _demo_project_keys() -> None:
+    """A key for each research project of projects/ that has none: `dbt build` then builds the projects too."""
+    import duckdb
+
+    from snds.keys import store
+    from snds.projects.build import definitions_in
+
+    with duckdb.connect(str(config.database_path())) as con:
+        keyed = {k.scope for k in store.list_keys(con) if k.status == "active"}
+        for path in definitions_in():
+            if store.project_scope(path.stem) in keyed:
+                console.print(f"project {path.stem}: key already loaded")
+            else:
+                console.print(f"project {path.stem}: key {store.init_project(con, path.stem)} created")
+
+
 @main.command()
 @reference_option
 @click.pass_context
@@ -352,6 +368,7 @@ def demo(ctx: click.Context, reference: Path | None) -> None:
         step("labels", lambda: ctx.invoke(labels, reference=reference))
         step("landing", lambda: ctx.invoke(landing_init))
         step("keys", _demo_platform_key)
+        step("project keys", _demo_project_keys)
         deliveries = config.PROJECT_ROOT / "data" / "deliveries"
         codes = deliveries / REFERENCE_DELIVERY
         if not codes.exists():
@@ -469,7 +486,7 @@ def oracle_ingest_sql(delivery: Path, out: Path | None) -> None:
 
 @main.group()
 def project() -> None:
-    """Research projects: check a definition (projects/<ID>.yml)."""
+    """Research projects: check a definition (projects/<ID>.yml), generate its models, build it."""
 
 
 @project.command("check")
@@ -524,6 +541,72 @@ def project_check(project_id: str, database: Path | None, projects_dir: Path | N
         fail("\n".join(result.errors), EXIT_DATA)
     if not as_json:
         console.print(f"project {project_id}: definition checked")
+
+
+@project.command("generate")
+@click.option("--check", is_flag=True, help="Only list the stale generated files (exit 1 when there are some).")
+def project_generate(check: bool) -> None:
+    """Write every project's models (models/projects/<id>/) from projects/*.yml, and the perimeters dbt enforces."""
+    from snds.cli_common import EXIT_DATA
+    from snds.projects.build import generate_all, stale_files, write_generated
+    from snds.projects.definition import ProjectDefinitionError
+    from snds.projects.generate import GenerationError
+
+    try:
+        generated = generate_all()
+    except (ProjectDefinitionError, GenerationError) as error:
+        fail(str(error), EXIT_DATA)
+    if check:
+        stale = stale_files(config.PROJECT_ROOT, generated)
+        if stale:
+            fail("stale generated project files (run `snds project generate`):\n" + "\n".join(stale), EXIT_DATA)
+        console.print(f"{len(generated.files)} generated project files are up to date")
+        return
+    written, removed = write_generated(config.PROJECT_ROOT, generated)
+    console.print(f"{len(generated.definitions)} projects: wrote {written} files, removed {removed}")
+
+
+@project.command("build")
+@click.argument("project_id", metavar="ID")
+@database_option
+def project_build(project_id: str, database: Path | None) -> None:
+    """Check, generate and build one project: `dbt build` of models/projects/<id>/ only (run `dbt build` first for
+    the base and the marts). dbt enforces the authorisation itself; a direct `dbt build` is held alike.
+
+    Exit 1 when the definition is wrong, the authorisation does not allow work today, the project key is missing
+    or the build fails; 2 when ID is not a safe project identifier or has no definition.
+    """
+    from datetime import date
+
+    from snds import identifiers
+    from snds.cli_common import EXIT_DATA, EXIT_USAGE
+    from snds.dbt import DbtError, dbt_database, run_dbt
+    from snds.projects.build import ProjectBuildError, check_buildable, generate_all, selector, write_generated
+    from snds.projects.check import KEY_PRESENT, project_key_status
+    from snds.projects.definition import ProjectDefinitionError, definition_path, load_definition
+    from snds.projects.generate import GenerationError
+
+    try:
+        path = definition_path(project_id)
+    except identifiers.InvalidIdentifier as error:
+        fail(str(error), EXIT_USAGE)
+    if not path.is_file():
+        fail(f"project {project_id} has no definition: {path} is missing", EXIT_USAGE)
+    database = database or config.database_path()
+    try:
+        definition = load_definition(path)
+        check_buildable(definition, date.today(), project_key_status(database, definition.id)[0] == KEY_PRESENT)
+        generated = generate_all()
+    except (ProjectDefinitionError, ProjectBuildError, GenerationError) as error:
+        fail(str(error), EXIT_DATA)
+    written, _ = write_generated(config.PROJECT_ROOT, generated)
+    console.print(f"project {definition.id}: {written} generated files written; building {selector(definition)}")
+    try:
+        with dbt_database(database):
+            run_dbt("build", "--select", selector(definition))
+    except DbtError as error:
+        fail(f"project {definition.id}: {error}", EXIT_DATA)
+    console.print(f"project {definition.id}: built in schema project_{definition.id.lower()}")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from snds.catalog.committed import find_table, load_tables
 from snds.catalog.conventions import Conventions
 from snds.catalog.generate import render_all, render_model_sql
 from snds.landing import init_landing
+from snds.projects.build import generate_all, stale_files, write_generated
 
 
 def test_committed_files_are_what_the_generator_writes(catalog: Catalog, conventions: Conventions) -> None:
@@ -88,3 +89,19 @@ def test_table_names_keep_the_dictionarys_spelling(tmp_path: Path) -> None:
         con.execute("drop table landing.T_MCO19GVxx")
         con.execute("create table landing.T_MCO19GVXX (X integer)")
     assert init_landing(database, one).recreated == 1
+
+
+def test_committed_project_models_are_what_the_project_generator_writes(tmp_path: Path) -> None:
+    """models/projects/ and the guard's perimeters are regenerated from projects/*.yml; hand-written files stay."""
+    generated = generate_all()
+    assert {d.id for d in generated.definitions} >= {"P_T2D", "P_MI"}
+    assert stale_files(config.PROJECT_ROOT, generated) == []
+    for relative, text in generated.files.items():  # a copy where one file was edited and one hand-written added
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text(text, encoding="utf-8")
+    edited = next(p for p in generated.files if p.name == "p_t2d__cohort.sql")
+    (tmp_path / edited).write_text("select 1\n", encoding="utf-8")
+    custom = tmp_path / "models/projects/p_t2d/p_t2d__custom.sql"
+    custom.write_text("select 1 as x\n", encoding="utf-8")
+    assert stale_files(tmp_path, generated) == [str(edited)]
+    assert write_generated(tmp_path, generated) == (1, 0) and custom.exists()

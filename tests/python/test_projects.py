@@ -1,0 +1,330 @@
+"""Research projects built by dbt on a real DuckDB warehouse, checked against counts made without the models.
+
+A synthetic delivery and the code list IR_CIP_V are ingested, validated and built with the project keys present;
+`dbt build` of the projects' folders builds P_T2D and P_MI. Each cohort must equal an independent computation
+written here in plain SQL straight over the delivery's CSV files (CNAM pseudonyms, the definitions' rules read
+from docs/projects.md, never from the generated SQL). A third definition, written only here, uses the rules the
+examples do not (every occurrence, a window around the index date, at most, sex, age maximum, a fixed follow-up,
+an excluded prefix, an act code set), so that the format is general, not fitted to the examples.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+from dbt.contracts.graph.manifest import Manifest
+
+from snds import config
+from snds.catalog.committed import load_tables
+from snds.conformity.checks import project_rules
+from snds.conformity.validate import validate_delivery
+from snds.dbt import dbt_database, run_dbt
+from snds.ingest import ingest_delivery
+from snds.ingest.verify import write_manifest
+from snds.keys import store
+from snds.landing import init_landing
+from snds.projects import cohort_sql
+from snds.projects.definition import load_definition
+from snds.synth import SynthSpec, synthesize
+
+pytestmark = pytest.mark.slow
+
+YEARS = (2019, 2020)
+START, END = date(2019, 1, 1), date(2020, 12, 31)
+PLACEHOLDERS = ("xxxxxxxxxxxxxxxxx", "XXXXXXXXXXXXXXXXD")
+NINE_KEYS = (
+    "FLX_DIS_DTD",
+    "FLX_TRT_DTD",
+    "FLX_EMT_TYP",
+    "FLX_EMT_NUM",
+    "FLX_EMT_ORD",
+    "ORG_CLE_NUM",
+    "DCT_ORD_NUM",
+    "PRS_ORD_NUM",
+    "REM_TYP_AFF",
+)
+RET_CODES = ("NIR_RET", "NAI_RET", "SEX_RET", "SEJ_RET", "FHO_RET", "PMS_RET", "DAT_RET")
+PROJECTS = ("P_T2D", "P_MI")
+
+
+@dataclass(frozen=True)
+class Warehouse:
+    database: Path
+    deliveries: Path
+    target: Path
+
+    def query(self, sql: str) -> list[tuple]:
+        with duckdb.connect(str(self.database)) as con:
+            return con.execute(sql).fetchall()
+
+    def csv(self, table: str, delivery: str = "D2019") -> str:
+        path = str(self.deliveries / delivery / f"{table}.csv").replace("'", "''")
+        return f"read_csv('{path}', delim=';', header=true, all_varchar=true)"
+
+
+def _code_list_delivery(out: Path) -> Path:
+    """IR_CIP_V (CIP7 -> ATC class), the code list the dispensings are coded through, as a delivery."""
+    out.mkdir(parents=True)
+    source = config.reference_dir() / "nomenclatures" / "ORAVAL" / "IR_CIP_V.csv"
+    with source.open(encoding="utf-8", newline="") as reader, (out / "IR_CIP_V.csv").open("w", encoding="utf-8") as w:
+        csv.writer(w, delimiter=";", lineterminator="\n").writerows(csv.reader(reader, delimiter=";"))
+    write_manifest(out, [("IR_CIP_V.csv", "IR_CIP_V")])
+    return out
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory: pytest.TempPathFactory, dbt_manifest: Manifest) -> Iterator[Warehouse]:
+    root = tmp_path_factory.mktemp("projects")
+    here = Warehouse(root / "warehouse.duckdb", root / "deliveries", root / "target")
+    with dbt_database(here.database):
+        tables = load_tables()
+        init_landing(here.database, tables)
+        codes = _code_list_delivery(here.deliveries / "CODES")
+        synthesize(here.deliveries / "D2019", SynthSpec(1500, YEARS, seed=7), tables, config.reference_dir(), 0.0)
+        for delivery in (codes, here.deliveries / "D2019"):
+            ingest_delivery(delivery, here.database, tables)
+            report = validate_delivery(here.database, delivery.name, project_rules(tables), here.target)
+            assert report["status"] == "validated", report
+        with duckdb.connect(str(here.database)) as con:
+            store.init_platform(con, secrets.token_bytes(32))
+            for project in PROJECTS:
+                store.init_project(con, project)
+        selection = ["+path:models/projects/p_t2d", "+path:models/projects/p_mi"]
+        run_dbt("build", "--select", *selection, target_path=here.target, manifest=dbt_manifest)
+        yield here
+
+
+# Plain SQL over the delivery's files, from the definitions' semantics (docs/projects.md).
+def _stays(w: Warehouse, diagnosis: str) -> str:
+    """Quality-filtered MCO stays of real persons with a diagnosis matching `diagnosis` (SQL over b and d)."""
+    parts = []
+    for year in YEARS:
+        yy = f"{year % 100:02d}"
+        b, c, d = (w.csv(f"T_MCO{yy}{s}") for s in "BCD")
+        filters = " and ".join(f"c.{r} = '0'" for r in RET_CODES)
+        parts.append(
+            f"select c.NIR_ANO_17 as person, cast(strptime(c.EXE_SOI_DTD, '%d%b%Y:%H:%M:%S') as date) as day "
+            f"from {b} b join {c} c on b.ETA_NUM = c.ETA_NUM and b.RSA_NUM = c.RSA_NUM "
+            f"where {filters} and b.GRG_GHM not like '90%' and c.NIR_ANO_17 not in {PLACEHOLDERS} "
+            f"and ({diagnosis.format(d=d)})"
+        )
+    return " union all ".join(parts)
+
+
+def _persons(w: Warehouse) -> str:
+    return (
+        "select BEN_NIR_PSA as person, cast(BEN_NAI_ANN as integer) as birth_year, "
+        "cast(BEN_NAI_MOI as integer) as birth_month, cast(BEN_SEX_COD as integer) as sex, "
+        "nullif(cast(strptime(BEN_DCD_DTE, '%d/%m/%Y') as date), date '1600-01-01') as death "
+        f"from {w.csv('IR_BEN_R')}"
+    )
+
+
+def _dispensings(w: Warehouse, atc_prefix: str) -> str:
+    join = " and ".join(f"f.{k} = p.{k}" for k in NINE_KEYS)
+    return (
+        "select p.BEN_NIR_PSA as person, cast(strptime(p.EXE_SOI_DTD, '%d/%m/%Y') as date) as day "
+        f"from {w.csv('ER_PHA_F')} f join {w.csv('ER_PRS_F')} p on {join} "
+        f"join {w.csv('IR_CIP_V', 'CODES')} c on f.PHA_PRS_IDE = c.PHA_PRS_IDE "
+        f"where c.PHA_ATC_CLA like '{atc_prefix}%' and coalesce(p.DPN_QLF, '0') <> '71'"
+    )
+
+
+def _age(index: str) -> str:
+    return f"year({index}) - birth_year - case when month({index}) < birth_month then 1 else 0 end"
+
+
+def _expected_t2d(w: Warehouse) -> list[tuple]:
+    e11 = "b.DGN_PAL like 'E11%' or b.DGN_REL like 'E11%' or exists (select 1 from {d} d where d.ETA_NUM = b.ETA_NUM"
+    e11 += " and d.RSA_NUM = b.RSA_NUM and d.ASS_DGN like 'E11%')"
+    return w.query(f"""
+        with persons as ({_persons(w)}),
+        stays as ({_stays(w, e11)}),
+        alds as (
+            select BEN_NIR_PSA as person, cast(strptime(IMB_ALD_DTD, '%d/%m/%Y') as date) as start_day,
+                coalesce(cast(strptime(IMB_ALD_DTF, '%d/%m/%Y') as date), start_day) as end_day
+            from {w.csv("IR_IMB_R")} where MED_MTF_COD like 'E11%'
+        ),
+        entries as (
+            select person, day from stays where day between date '{START}' and date '{END}'
+            union all
+            select person, greatest(start_day, date '{START}') from alds
+            where start_day <= date '{END}' and end_day >= date '{START}'
+        ),
+        firsts as (select person, min(day) as index_day from entries group by person),
+        a10 as (select * from ({_dispensings(w, "A10")}) where day between date '{START}' and date '{END}'),
+        two_a10 as (
+            select distinct first_one.person from a10 first_one join a10 later_one
+                on first_one.person = later_one.person and later_one.day between first_one.day and first_one.day + 365
+            group by first_one.person, first_one.day having count(*) >= 2
+        )
+        select index_day, least(coalesce(death, date '{END}'), date '{END}') as end_day
+        from firsts join persons using (person)
+        where person in (select person from two_a10) and {_age("index_day")} >= 18
+        order by 1, 2
+    """)
+
+
+def _expected_mi(w: Warehouse) -> list[tuple]:
+    return w.query(f"""
+        with persons as ({_persons(w)}),
+        mi as ({_stays(w, "b.DGN_PAL like 'I21%'")}),
+        incident as (
+            select person, day from mi candidate
+            where day between date '{START}' and date '{END}' and not exists (
+                select 1 from mi earlier where earlier.person = candidate.person
+                    and earlier.day between candidate.day - 365 and candidate.day - 1)
+        ),
+        firsts as (select person, min(day) as index_day from incident group by person)
+        select index_day, least(coalesce(death, date '{END}'), date '{END}') as end_day
+        from firsts join persons using (person) order by 1, 2
+    """)
+
+
+def _cohort(w: Warehouse, project: str) -> list[tuple]:
+    schema = f"project_{project.lower()}"
+    return w.query(f"select index_date, end_of_followup from {schema}.cohort order by 1, 2")
+
+
+def test_p_t2d_equals_an_independent_count(warehouse: Warehouse) -> None:
+    expected = _expected_t2d(warehouse)
+    assert len(expected) >= 20, "too small a cohort to prove anything"
+    assert _cohort(warehouse, "P_T2D") == expected
+
+
+def test_p_mi_equals_an_independent_count(warehouse: Warehouse) -> None:
+    expected = _expected_mi(warehouse)
+    assert len(expected) >= 10
+    assert _cohort(warehouse, "P_MI") == expected
+
+
+def test_attrition_counts_each_rule_in_order(warehouse: Warehouse) -> None:
+    steps = warehouse.query("select step, persons, persons_excluded from project_p_t2d.attrition order by step")
+    assert [s[0] for s in steps] == [1, 2, 3]
+    assert all(later[1] == earlier[1] - later[2] for earlier, later in itertools.pairwise(steps))
+    assert steps[-1][1] == len(_cohort(warehouse, "P_T2D")) and steps[0][1] > steps[-1][1]
+
+
+def test_no_platform_or_cnam_pseudonym_in_any_project_table(warehouse: Warehouse) -> None:
+    """Project tables hold NUM_ENQ only: no value of any project table is a platform or CNAM pseudonym."""
+    with duckdb.connect(str(warehouse.database)) as con:
+        known = {v for (v,) in con.execute("select person_id from marts.persons").fetchall()}
+        known |= {v for (v,) in con.execute(f"select BEN_NIR_PSA from {warehouse.csv('IR_BEN_R')}").fetchall()}
+        columns = con.execute(
+            "select table_schema, table_name, column_name from information_schema.columns "
+            "where table_schema like 'project_%' and data_type like 'VARCHAR%'"
+        ).fetchall()
+        leaked = [
+            f"{s}.{t}.{c}"
+            for s, t, c in columns
+            if known & {v for (v,) in con.execute(f'select distinct "{c}" from {s}."{t}"').fetchall()}
+        ]
+    assert len(known) > 1500 and len(columns) > 10 and not leaked, leaked
+
+
+def test_the_two_projects_pseudonyms_of_one_person_never_match(warehouse: Warehouse, dbt_manifest: Manifest) -> None:
+    """Every person of the base, pseudonymised with each example project's key: the two never share a NUM_ENQ."""
+    pseudonyms = {}
+    for project in PROJECTS:
+        sql = f"{{{{ project_pseudonyms('{project}', ref('persons'), 'person_id') }}}}"
+        with dbt_database(warehouse.database):
+            run = run_dbt(
+                "compile", "--no-populate-cache", "--no-write-json", "--inline", sql,
+                target_path=warehouse.target, manifest=dbt_manifest,
+            )  # fmt: skip
+        pseudonyms[project] = dict(warehouse.query(run.result.result.results[0].node.compiled_code))
+    t2d, mi = pseudonyms["P_T2D"], pseudonyms["P_MI"]
+    assert len(t2d) == len(mi) >= 1000 and t2d.keys() == mi.keys()
+    assert all(t2d[person] != mi[person] for person in t2d)
+    assert not set(t2d.values()) & set(mi.values())
+    cohort = {v for (v,) in warehouse.query("select NUM_ENQ from project_p_t2d.cohort")}
+    assert cohort <= set(t2d.values()) and not cohort & set(mi.values())
+
+
+THIRD = """
+id: P_X
+title: Women given A10 with an E11 stay around the dispensing and at most one I21 stay soon after
+authorisation: {reference: TEST-1, holder: tests, granted: 2026-01-01, expires: 2099-12-31}
+perimeter:
+  tables:
+    IR_BEN_R: {columns: [BEN_SEX_COD]}
+study: {start: 2019-03-01, end: 2020-10-31}
+cohort:
+  code_sets:
+    antidiabetics: {system: atc, prefixes: [A10]}
+    t2d_but_unspecified: {system: icd10, prefixes: [E11], exclude: [E119]}
+    mi: {system: icd10, codes: [I210, I211, I212, I213, I214, I219]}
+  entry:
+    occurrence: every
+    criteria:
+      - {code_set: antidiabetics, domain: dispensing}
+  inclusion:
+    - name: an E11 stay (E119 aside) within 400 days around the dispensing
+      criterion: {code_set: t2d_but_unspecified, domain: diagnosis, sources: [MCO], positions: [principal]}
+      at_least: 1
+      window: {from_days: -400, to_days: 400}
+    - name: at most one I21 stay in the 200 days from the dispensing
+      criterion: {code_set: mi, domain: diagnosis, sources: [MCO]}
+      at_most: 1
+      window: {from_days: 0, to_days: 200}
+  age: {max: 75}
+  sex: [2]
+  follow_up: {days: 90}
+outputs:
+  extracts: []
+"""
+MI_CODES = "('I210', 'I211', 'I212', 'I213', 'I214', 'I219')"
+
+
+def test_a_definition_written_only_here_equals_an_independent_count(
+    warehouse: Warehouse, tmp_path: Path, dbt_manifest: Manifest
+) -> None:
+    (tmp_path / "P_X.yml").write_text(THIRD, encoding="utf-8")
+    definition = load_definition(tmp_path / "P_X.yml")
+    candidates = cohort_sql.candidates_sql(definition)
+    selected = cohort_sql.selected_sql(definition).replace("{{ ref('p_x__candidates') }}", "p_x_candidates")
+    with dbt_database(warehouse.database):
+        run = run_dbt(
+            "compile", "--no-populate-cache", "--no-write-json", "--inline", candidates,
+            target_path=warehouse.target, manifest=dbt_manifest,
+        )  # fmt: skip
+    compiled = run.result.result.results[0].node.compiled_code
+    with duckdb.connect(str(warehouse.database)) as con:
+        con.execute(f"create temp table p_x_candidates as {compiled}")
+        got = sorted(con.execute(f"select index_date, end_of_followup from ({selected})").fetchall())
+    w, start, end = warehouse, date(2019, 3, 1), date(2020, 10, 31)
+    any_position = (
+        f"b.DGN_PAL in {MI_CODES} or b.DGN_REL in {MI_CODES} or exists (select 1 from {{d}} d "
+        f"where d.ETA_NUM = b.ETA_NUM and d.RSA_NUM = b.RSA_NUM and d.ASS_DGN in {MI_CODES})"
+    )
+    expected = w.query(f"""
+        with persons as ({_persons(w)}),
+        e11 as ({_stays(w, "b.DGN_PAL like 'E11%' and b.DGN_PAL not like 'E119%'")}),
+        mi as ({_stays(w, any_position)}),
+        candidates as (
+            select distinct person, day as index_day from ({_dispensings(w, "A10")})
+            where day between date '{start}' and date '{end}'
+        ),
+        kept as (
+            select candidates.person, candidates.index_day
+            from candidates join persons using (person)
+            where exists (select 1 from e11 where e11.person = candidates.person
+                    and e11.day between candidates.index_day - 400 and candidates.index_day + 400)
+                and (select count(*) from mi where mi.person = candidates.person
+                    and mi.day between candidates.index_day and candidates.index_day + 200) <= 1
+                and sex = 2 and {_age("candidates.index_day")} <= 75
+        ),
+        firsts as (select person, min(index_day) as index_day from kept group by person)
+        select index_day, least(coalesce(death, index_day + 90), index_day + 90)
+        from firsts join persons using (person) order by 1, 2
+    """)
+    assert len(expected) >= 5, "too small a cohort to prove anything"
+    assert got == expected
