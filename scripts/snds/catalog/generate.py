@@ -13,6 +13,7 @@ from pathlib import PurePosixPath
 
 from snds.catalog.build import Catalog, Column, PhysicalTable
 from snds.catalog.conventions import Conventions
+from snds.catalog.history import render_history_macro
 from snds.catalog.labels import NEUTRAL_LABELS, render_neutral_labels, table_doc_name
 from snds.catalog.pseudonymisation import (
     GENERATED_MACROS_ROOT,
@@ -31,6 +32,7 @@ def render_all(catalog: Catalog, conventions: Conventions) -> dict[PurePosixPath
     files = render_seeds(catalog)
     files.update(render_staging(catalog, conventions))
     files.update(render_pseudonymisation(catalog, conventions))
+    files.update(render_history_macro(catalog))
     files[NEUTRAL_LABELS] = render_neutral_labels(t.name for t in catalog.templates if t.columns)
     return files
 
