@@ -25,7 +25,7 @@
     ]),
     ('alds', 'int_alds_flagged', [
         ('missing_person', 'no person pseudonym (BEN_NIR_PSA)'),
-        ('missing_date', 'no start date (IMB_ALD_DTD)'),
+        ('missing_date', 'no start date (IMB_ALD_DTD empty or 1600-01-01)'),
     ]),
     ('deaths', 'int_deaths_flagged', [
         ('no_death_date', 'IR_BEN_R person alive or of unknown death (BEN_DCD_DTE empty or 1600-01-01)'),
