@@ -99,7 +99,7 @@ CASES: dict[str, dict[str, str]] = {
     # (b) an extract with a column of its table that the perimeter does not list, or of a year it does not list
     "b_column": {
         "hold_b_residence.sql": PROJECT_TABLE % (EXTRACT_OF % "IR_BEN_R")
-        + "select NUM_ENQ, BEN_SEX_COD, BEN_RES_COM\nfrom {{ ref('p_hold__IR_BEN_R') }}\n",
+        + "select NUM_ENQ, BEN_SEX_COD, BEN_RES_COM\nfrom {{ ref('p_hold__ir_ben_r') }}\n",
         "_hold_b_residence.yml": _contracted(
             "hold_b_residence", {"NUM_ENQ": "varchar(17)", "BEN_SEX_COD": "numeric(1)", "BEN_RES_COM": "varchar(3)"}
         ),
