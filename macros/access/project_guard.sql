@@ -6,8 +6,9 @@
     graph, so hand-written models are held like generated ones:
     - the project's authorisation has not expired;
     - a project model depends only on its own project's models, the tables of its perimeter, the shared
-      marts `persons` and `events` (targeting runs on the whole base), the project keys view and the catalog
-      seeds: never on another project, never on a table outside the perimeter;
+      marts `persons` and `events` (targeting runs on the whole base), the project keys view, the list of
+      promoted deliveries (the build record) and the catalog seeds: never on another project, never on a table
+      outside the perimeter;
     - every table of the project's schema has an enforced contract, so that its columns are known here, and
       none of them is a platform or CNAM pseudonym (direct identifiers of the catalog, or `person_id`);
     - an extract (`meta.snds_extract`: the SNDS table it copies) holds only columns of its table that the
@@ -171,7 +172,7 @@
 {{ return("depends on a node dbt does not know") }}
 {%- endif -%}
 {%- set fqn = upstream.fqn -%}
-{%- set shared = ['persons', 'events', 'pseudonymisation_keys'] -%}
+{%- set shared = ['persons', 'events', 'pseudonymisation_keys', 'promoted_deliveries'] -%}
 {%- if upstream.resource_type == 'model' and fqn[1] == 'projects' -%}
 {%- if fqn[2] == folder -%}
 {{ return("") }}

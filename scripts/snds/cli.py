@@ -581,8 +581,15 @@ def project_build(project_id: str, database: Path | None) -> None:
     from snds import identifiers
     from snds.cli_common import EXIT_DATA, EXIT_USAGE
     from snds.dbt import DbtError, dbt_database, run_dbt
-    from snds.projects.build import ProjectBuildError, check_buildable, generate_all, selector, write_generated
-    from snds.projects.check import KEY_PRESENT, project_key_status
+    from snds.projects.build import (
+        ProjectBuildError,
+        check_buildable,
+        generate_all,
+        git_commit,
+        selector,
+        write_generated,
+    )
+    from snds.projects.check import KEY_MISSING, project_key_status
     from snds.projects.definition import ProjectDefinitionError, definition_path, load_definition
     from snds.projects.generate import GenerationError
 
@@ -595,7 +602,8 @@ def project_build(project_id: str, database: Path | None) -> None:
     database = database or config.database_path()
     try:
         definition = load_definition(path)
-        check_buildable(definition, date.today(), project_key_status(database, definition.id)[0] == KEY_PRESENT)
+        # a key that cannot be checked here (the database busy) is checked again by the build's hook
+        check_buildable(definition, date.today(), project_key_status(database, definition.id)[0] != KEY_MISSING)
         generated = generate_all()
     except (ProjectDefinitionError, ProjectBuildError, GenerationError) as error:
         fail(str(error), EXIT_DATA)
@@ -603,7 +611,8 @@ def project_build(project_id: str, database: Path | None) -> None:
     console.print(f"project {definition.id}: {written} generated files written; building {selector(definition)}")
     try:
         with dbt_database(database):
-            run_dbt("build", "--select", selector(definition))
+            commit = json.dumps({"snds_git_commit": git_commit(config.PROJECT_ROOT)})
+            run_dbt("build", "--select", selector(definition), "--vars", commit)
     except DbtError as error:
         fail(f"project {definition.id}: {error}", EXIT_DATA)
     console.print(f"project {definition.id}: built in schema project_{definition.id.lower()}")

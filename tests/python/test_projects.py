@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import csv
 import itertools
+import json
 import secrets
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -20,10 +22,12 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from click.testing import CliRunner
 from dbt.contracts.graph.manifest import Manifest
 
 from snds import config
 from snds.catalog.committed import load_tables
+from snds.cli import main
 from snds.conformity.checks import project_rules
 from snds.conformity.validate import validate_delivery
 from snds.dbt import dbt_database, run_dbt
@@ -328,3 +332,40 @@ def test_a_definition_written_only_here_equals_an_independent_count(
     """)
     assert len(expected) >= 5, "too small a cohort to prove anything"
     assert got == expected
+
+
+def test_each_build_is_recorded_in_the_project_schema_and_the_audit_trail(warehouse: Warehouse) -> None:
+    rows = warehouse.query(
+        "select item_kind, item_name, row_count, definition_sha256, dbt_invocation_id from project_p_t2d.build"
+    )
+    outputs = {name: count for kind, name, count, *_ in rows if kind == "output"}
+    assert {name for kind, name, *_ in rows if kind == "delivery"} == {"CODES", "D2019"}
+    assert outputs["cohort"] == len(_cohort(warehouse, "P_T2D")) > 0
+    assert outputs["ER_PHA_F"] == warehouse.query("select count(*) from project_p_t2d.ER_PHA_F")[0][0] > 0
+    assert set(outputs) == {"cohort", "attrition", "ER_PHA_F", "ER_PHA_F_2019", "ER_PHA_F_2020", "T_MCO19B"} | {
+        "T_MCO20B",
+        "IR_BEN_R",
+    }
+    sha256, invocation = {r[3] for r in rows}, {r[4] for r in rows}
+    assert sha256 == {load_definition(config.PROJECT_ROOT / "projects" / "P_T2D.yml").sha256} and len(invocation) == 1
+    events = warehouse.query("select OBJECT, OUTCOME, DETAIL from audit.events where ACTION = 'project.build'")
+    details = {obj: json.loads(detail) for obj, outcome, detail in events if outcome == "built"}
+    assert set(details) == set(PROJECTS)
+    assert details["P_T2D"]["dbt_invocation_id"] in invocation and details["P_T2D"]["definition_sha256"] in sha256
+
+
+def test_snds_project_build_checks_then_builds_the_project_folder_only(warehouse: Warehouse, tmp_path: Path) -> None:
+    runner = CliRunner()
+    unsafe = runner.invoke(main, ["project", "build", "P-1", "--database", str(warehouse.database)])
+    missing = runner.invoke(main, ["project", "build", "P_NONE", "--database", str(warehouse.database)])
+    assert (unsafe.exit_code, missing.exit_code) == (2, 2) and "no definition" in missing.output
+    no_key = tmp_path / "empty.duckdb"
+    with duckdb.connect(str(no_key)) as con:
+        store.create_key_store(con)
+    refused = runner.invoke(main, ["project", "build", "P_MI", "--database", str(no_key)])
+    assert refused.exit_code == 1 and "snds keys init --project P_MI" in refused.output
+    built = runner.invoke(main, ["project", "build", "P_MI", "--database", str(warehouse.database)])
+    assert built.exit_code == 0, built.output
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=config.PROJECT_ROOT, capture_output=True, text=True)
+    recorded = warehouse.query("select distinct git_commit from project_p_mi.build")
+    assert recorded == [(commit.stdout.strip(),)]

@@ -9,6 +9,8 @@ shared marts are not rebuilt (run `dbt build` once for them). dbt itself enforce
 
 from __future__ import annotations
 
+import re
+import subprocess
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path, PurePosixPath
@@ -89,6 +91,16 @@ def check_buildable(definition: ProjectDefinition, today: date, key_present: boo
 def selector(definition: ProjectDefinition) -> str:
     """The dbt selection of the project's own nodes (models, their tests, the exposure)."""
     return f"path:{MODELS_ROOT / folder(definition)}"
+
+
+def git_commit(root: Path) -> str:
+    """The commit the generated models come from (recorded by the build), or `unknown` outside a git checkout."""
+    try:
+        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    sha = done.stdout.strip()
+    return sha if done.returncode == 0 and re.fullmatch("[0-9a-f]{40}", sha) else "unknown"
 
 
 def _read(path: Path) -> str | None:

@@ -179,7 +179,7 @@ def project_files(definition: ProjectDefinition, catalog: dict[str, CatalogTable
     }
     perimeter = {t.name for t in definition.perimeter.physical_tables}
     models: list[dict[str, Any]] = _fixed_models(definition)
-    extracts = []
+    extracts: list[tuple[str, str]] = []  # (relation, model)
     for template in definition.extract_tables:
         for table in template.tables:
             entry = catalog[table.name]
@@ -219,9 +219,67 @@ def project_files(definition: ProjectDefinition, catalog: dict[str, CatalogTable
                     ],
                 }
             )
-            extracts.append(model)
+            extracts.append((table.name, model))
+    files[root / f"{name('build')}.sql"] = header + _build_sql(definition, extracts)
+    models.append(_build_model(definition))
     files[root / f"_{folder(definition)}__models.yml"] = _properties(definition, models, extracts)
     return files
+
+
+def _build_sql(definition: ProjectDefinition, extracts: list[tuple[str, str]]) -> str:
+    """The build record: what this build read and wrote (one row per delivery and per output), and its audit event."""
+    name = lambda part: cohort_sql.model_name(definition, part)  # noqa: E731
+    detail_jinja = (
+        f"{{'definition_sha256': '{definition.sha256}', 'record': '{schema(definition)}.build', "
+        "'dbt_invocation_id': invocation_id, 'git_commit': var('snds_git_commit', 'unknown')}"
+    )
+    hook = f"{{{{ audit_event('project.build', '{definition.id}', 'built', {detail_jinja}) }}}}"
+    outputs = [("cohort", name("cohort")), ("attrition", name("attrition")), *extracts]
+    counted = "\n    union all\n".join(
+        f"    select 'output' as item_kind, '{relation}' as item_name, count(*) as row_count "
+        f"from {{{{ ref('{model}') }}}}"
+        for relation, model in outputs
+    )
+    return (
+        _config(schema=schema(definition), materialized="table", alias="build", post_hook=hook) + "with\n\n"
+        "items as (\n"
+        "    select 'delivery' as item_kind, DELIVERY_ID as item_name, null as row_count\n"
+        "    from {{ ref('promoted_deliveries') }}\n"
+        "    union all\n"
+        f"{counted}\n"
+        "),\n\n"
+        "final as (\n"
+        "    select\n"
+        f"        cast('{definition.id}' as varchar(48)) as project_id,\n"
+        f"        cast('{definition.sha256}' as varchar(64)) as definition_sha256,\n"
+        "        cast('{{ var('snds_git_commit', 'unknown') | replace(\"'\", '') }}' as varchar(40)) as git_commit,\n"
+        "        cast('{{ invocation_id }}' as varchar(36)) as dbt_invocation_id,\n"
+        "        cast(item_kind as varchar(16)) as item_kind,\n"
+        "        cast(item_name as varchar(128)) as item_name,\n"
+        "        cast(row_count as numeric(19)) as row_count\n"
+        "    from items\n"
+        ")\n\n"
+        "select * from final\n"
+    )
+
+
+def _build_model(definition: ProjectDefinition) -> dict[str, Any]:
+    return {
+        "name": cohort_sql.model_name(definition, "build"),
+        "description": f"{definition.id}: the record of this build (definition hash, git commit, dbt invocation) "
+        "with the deliveries it read and the rows of each output; each build also appends a `project.build` "
+        "event to audit.events.",
+        "config": {"contract": {"enforced": True}},
+        "columns": [
+            _column("project_id", "varchar(48)"),
+            _column("definition_sha256", "varchar(64)"),
+            _column("git_commit", "varchar(40)", "`snds project build` passes it; `unknown` from a plain dbt build."),
+            _column("dbt_invocation_id", "varchar(36)"),
+            _column("item_kind", "varchar(16)", "`delivery` (read) or `output` (written)."),
+            _column("item_name", "varchar(128)"),
+            _column("row_count", "numeric(19)", "Rows of the output; null for a delivery."),
+        ],
+    }
 
 
 def _fixed_models(definition: ProjectDefinition) -> list[dict[str, Any]]:
@@ -289,7 +347,7 @@ def _fixed_models(definition: ProjectDefinition) -> list[dict[str, Any]]:
     ]
 
 
-def _properties(definition: ProjectDefinition, models: list[dict[str, Any]], extracts: list[str]) -> str:
+def _properties(definition: ProjectDefinition, models: list[dict[str, Any]], extracts: list[tuple[str, str]]) -> str:
     exposure = {
         "name": folder(definition),
         "label": f"{definition.id}: {definition.title}",
@@ -302,7 +360,7 @@ def _properties(definition: ProjectDefinition, models: list[dict[str, Any]], ext
             f"ref('{m}')"
             for m in (cohort_sql.model_name(definition, "cohort"), cohort_sql.model_name(definition, "attrition"))
         ]
-        + [f"ref('{m}')" for m in extracts],
+        + [f"ref('{m}')" for _, m in extracts],
     }
     document = {"version": 2, "models": models, "exposures": [exposure]}
     header = _header(definition).replace("-- ", "# ")
