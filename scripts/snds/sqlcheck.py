@@ -136,6 +136,8 @@ def _token_rules(tokens: list[Token]) -> Iterator[Finding]:
         if kind == TokenType.VAR and text.lower() == "if" and _is(following, "NOT"):
             if _is(_at(tokens, i + 2), "EXISTS") and _is(_at(tokens, i - 1), "TABLE"):
                 yield Finding("if-not-exists", "CREATE TABLE IF NOT EXISTS is not Oracle (before 23ai)", token.line)
+        if kind in (TokenType.UNION, TokenType.EXCEPT, TokenType.INTERSECT) and _is(following, "DISTINCT"):
+            yield Finding("set-distinct", f"{text.upper()} DISTINCT is not Oracle: write {text.upper()}", token.line)
         if kind == TokenType.STAR and following is not None and following.text.lower() in ("exclude", "replace"):
             yield Finding("star-modifier", f"SELECT * {following.text.upper()} is not Oracle", token.line)
     yield from _table_aliases_with_as(tokens)

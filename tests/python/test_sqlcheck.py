@@ -50,6 +50,7 @@ REJECTED = [
     ("create-or-replace-table", "create or replace table t as select 1 as a from dual"),
     ("if-not-exists", "create table if not exists t (a integer)"),
     ("star-modifier", "select * exclude (a) from t"),
+    ("set-distinct", "select a from t union distinct select a from u"),
     ("grammar", "select from where"),
 ]
 
