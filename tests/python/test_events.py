@@ -7,7 +7,6 @@ delivery's CSV files with plain DuckDB SQL, never from the models.
 
 from __future__ import annotations
 
-import csv
 import itertools
 import secrets
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ import duckdb
 import pytest
 from dbt.contracts.graph.manifest import Manifest
 
+from code_lists import cip_code_list_delivery
 from snds import config
 from snds.catalog.build import Catalog
 from snds.catalog.committed import load_tables
@@ -75,16 +75,6 @@ def _plant_pmsi_defects(delivery: Path) -> None:
     write_manifest(delivery, ((name, name.removesuffix(".csv")) for name in files))
 
 
-def _code_list_delivery(out: Path) -> Path:
-    """The one code list the layer reads that the dictionary ships (IR_CIP_V: CIP7 -> ATC class), as a delivery."""
-    out.mkdir(parents=True)
-    source = config.reference_dir() / "nomenclatures" / "ORAVAL" / "IR_CIP_V.csv"
-    with source.open(encoding="utf-8", newline="") as reader, (out / "IR_CIP_V.csv").open("w", encoding="utf-8") as w:
-        csv.writer(w, delimiter=";", lineterminator="\n").writerows(csv.reader(reader, delimiter=";"))
-    write_manifest(out, [("IR_CIP_V.csv", "IR_CIP_V")])
-    return out
-
-
 def test_the_history_lists_every_year_of_a_template_in_order(catalog: Catalog) -> None:
     history = history_templates(catalog)
     mco = [(t.name, t.year) for t in history["T_MCOaaB"]]
@@ -104,7 +94,7 @@ def layer(tmp_path_factory: pytest.TempPathFactory, dbt_manifest: Manifest) -> I
     with dbt_database(here.database):
         tables = load_tables()
         init_landing(here.database, tables)
-        codes = _code_list_delivery(here.deliveries / "CODES")
+        codes = cip_code_list_delivery(here.deliveries / "CODES")
         synthesize(here.deliveries / "D2019", SynthSpec(300, YEARS, seed=5), tables, config.reference_dir(), 0.0)
         _plant_pmsi_defects(here.deliveries / "D2019")
         for delivery in (codes, here.deliveries / "D2019"):

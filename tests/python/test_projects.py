@@ -10,7 +10,6 @@ an excluded prefix, an act code set), so that the format is general, not fitted 
 
 from __future__ import annotations
 
-import csv
 import itertools
 import json
 import secrets
@@ -25,6 +24,7 @@ import pytest
 from click.testing import CliRunner
 from dbt.contracts.graph.manifest import Manifest
 
+from code_lists import cip_code_list_delivery
 from snds import config
 from snds.catalog.committed import load_tables
 from snds.cli import main
@@ -32,7 +32,6 @@ from snds.conformity.checks import project_rules
 from snds.conformity.validate import validate_delivery
 from snds.dbt import dbt_database, run_dbt
 from snds.ingest import ingest_delivery
-from snds.ingest.verify import write_manifest
 from snds.keys import store
 from snds.landing import init_landing
 from snds.projects import cohort_sql
@@ -74,16 +73,6 @@ class Warehouse:
         return f"read_csv('{path}', delim=';', header=true, all_varchar=true)"
 
 
-def _code_list_delivery(out: Path) -> Path:
-    """IR_CIP_V (CIP7 -> ATC class), the code list the dispensings are coded through, as a delivery."""
-    out.mkdir(parents=True)
-    source = config.reference_dir() / "nomenclatures" / "ORAVAL" / "IR_CIP_V.csv"
-    with source.open(encoding="utf-8", newline="") as reader, (out / "IR_CIP_V.csv").open("w", encoding="utf-8") as w:
-        csv.writer(w, delimiter=";", lineterminator="\n").writerows(csv.reader(reader, delimiter=";"))
-    write_manifest(out, [("IR_CIP_V.csv", "IR_CIP_V")])
-    return out
-
-
 @pytest.fixture(scope="module")
 def warehouse(tmp_path_factory: pytest.TempPathFactory, dbt_manifest: Manifest) -> Iterator[Warehouse]:
     root = tmp_path_factory.mktemp("projects")
@@ -91,7 +80,7 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory, dbt_manifest: Manifest) 
     with dbt_database(here.database):
         tables = load_tables()
         init_landing(here.database, tables)
-        codes = _code_list_delivery(here.deliveries / "CODES")
+        codes = cip_code_list_delivery(here.deliveries / "CODES")
         synthesize(here.deliveries / "D2019", SynthSpec(1500, YEARS, seed=7), tables, config.reference_dir(), 0.0)
         for delivery in (codes, here.deliveries / "D2019"):
             ingest_delivery(delivery, here.database, tables)
