@@ -17,6 +17,8 @@
       the generic test `generalised` (macros/access/test_generalised.sql) for its own table, failing on error
       over every row (a hand-written extract that forgets `generalise` fails), and `identifier_kind` is one
       kind or none (never a list).
+    A project model writes only into its schema or, named `<folder>__...`, into `keys`; no other model writes into
+    a project schema.
     The lookups over the whole graph are made once per invocation, and only when a project model is selected.
 #}
 {% macro project_guard() -%}
@@ -40,6 +42,10 @@
 {%- set node = graph.nodes[unique_id] -%}
 {%- if node.fqn | length > 3 and node.fqn[1] == 'projects' -%}
 {%- do selected.append(node) -%}
+{%- elif node.schema.startswith('project_') -%}
+{%- do problems.append(
+    "model " ~ node.name ~ ": writes into " ~ node.schema ~ ", a project schema, from outside models/projects/<id>/"
+) -%}
 {%- endif -%}
 {%- endfor -%}
 {%- if not selected -%}
@@ -85,6 +91,17 @@
     where ~ ": the perimeter's identifier_kind " ~ kind ~ " must be one kind of " ~ kinds | join(", ") ~ ", or none"
 ) -%}
 {%- endif -%}
+{%- endif -%}
+{%- set relation = (node.alias or node.name) | lower -%}
+{%- if node.config.materialized != 'ephemeral' and node.schema not in (project['schema'], 'keys') -%}
+{%- do problems.append(
+    where ~ ": writes into schema " ~ node.schema ~ "; a project writes only into " ~ project['schema'] ~ " or keys"
+) -%}
+{%- elif node.config.materialized != 'ephemeral' and node.schema == 'keys' and not relation.startswith(folder ~ '__') -%}
+{%- do problems.append(
+    where ~ ": a restricted step in keys must be named " ~ folder ~ "__<name> (keys.key_material and the other"
+    ~ " projects' tables are never replaced)"
+) -%}
 {%- endif -%}
 {%- set keep_kind = project.get('identifier_kind') -%}
 {%- for dependency in node.depends_on.nodes -%}

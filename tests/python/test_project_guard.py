@@ -87,6 +87,10 @@ EXTRACT_OF = ", meta={'snds_extract': '%s'}"
 
 # Each case: its folder under models/projects/p_hold/, its files.
 CASES: dict[str, dict[str, str]] = {
+    # (i) a model that writes into the base's schema (dbt itself refuses a second snds.IR_BEN_R), and one that would
+    # replace the key store (a source, which dbt does not guard)
+    "i_schema": {"hold_i_base.sql": "{{ config(schema='snds', materialized='table') }}\nselect 1 as BEN_SEX_COD\n"},
+    "i_keys": {"hold_i_store.sql": RESTRICTED.replace("'table'", "'table', alias='key_material'") + "select 1 as x\n"},
     # (a) custom cohort logic that reads a table outside the perimeter: through staging, and raw from landing
     "a_table": {
         "hold_a_prescribers.sql": RESTRICTED
@@ -252,6 +256,9 @@ def guarded(tmp_path_factory: pytest.TempPathFactory) -> GuardedCopy:
         folder.mkdir(parents=True)
         for name, text in files.items():
             (folder / name).write_text(text, encoding="utf-8")
+    outside = root / "models" / "elsewhere"  # (j) a model outside models/projects/ writing into a project schema
+    outside.mkdir()
+    (outside / "hold_j_outside.sql").write_text(PROJECT_TABLE % "" + "select 1 as x\n", encoding="utf-8")
     _upstream_of_the_compliant_extract(database)
     argv = ["parse", "--project-dir", str(root), "--profiles-dir", str(root / "profiles"), "--target-path", str(target)]
     with dbt_database(database):
@@ -400,3 +407,26 @@ def test_the_generated_example_projects_keep_the_rules(guarded: GuardedCopy) -> 
     hooks = [r for r in result.result.results if r.node.resource_type == "operation"]
     assert [str(r.status) for r in hooks] == ["success"], _failure(result)
     assert GUARD_FAILED not in _failure(result)
+
+
+def test_a_project_model_writes_only_into_its_schema_or_its_own_keys_tables(guarded: GuardedCopy) -> None:
+    assert_refused(
+        guarded,
+        "p_hold/i_schema",
+        "project P_HOLD, model hold_i_base: writes into schema snds; a project writes only into project_p_hold or keys",
+        models=(),
+    )
+    assert_refused(
+        guarded,
+        "p_hold/i_keys",
+        "project P_HOLD, model hold_i_store: a restricted step in keys must be named p_hold__<name>",
+    )
+    before = guarded.relations()
+    argv = ["build", "--select", "path:models/elsewhere", "--no-write-json", "--project-dir", str(guarded.root)]
+    argv += ["--profiles-dir", str(guarded.root / "profiles"), "--target-path", str(guarded.target)]
+    with dbt_database(guarded.database):
+        result = dbtRunner(manifest=guarded.manifest).invoke(argv)
+    message = _failure(result)
+    assert not result.success and GUARD_FAILED in message, message
+    assert "model hold_j_outside: writes into project_p_hold, a project schema, from outside" in message
+    assert guarded.relations() == before
