@@ -510,7 +510,12 @@ def project_check(project_id: str, database: Path | None, projects_dir: Path | N
     from snds import identifiers
     from snds.cli_common import EXIT_DATA, EXIT_USAGE
     from snds.projects.check import check_project, summary_lines
-    from snds.projects.definition import ProjectDefinitionError, definition_path, load_definition
+    from snds.projects.definition import (
+        DefinitionNotFound,
+        ProjectDefinitionError,
+        existing_definition_path,
+        load_definition,
+    )
     from snds.projects.schema import PROJECTS_DIR
 
     def refuse(problems: list[str], code: int) -> None:
@@ -519,11 +524,9 @@ def project_check(project_id: str, database: Path | None, projects_dir: Path | N
         fail("\n".join(problems), code)
 
     try:
-        path = definition_path(project_id, projects_dir or PROJECTS_DIR)
-    except identifiers.InvalidIdentifier as error:
+        path = existing_definition_path(project_id, projects_dir or PROJECTS_DIR)
+    except (identifiers.InvalidIdentifier, DefinitionNotFound) as error:
         refuse([str(error)], EXIT_USAGE)
-    if not path.is_file():
-        refuse([f"project {project_id} has no definition: {path} is missing"], EXIT_USAGE)
     try:
         definition = load_definition(path)
     except ProjectDefinitionError as error:
@@ -590,15 +593,18 @@ def project_build(project_id: str, database: Path | None) -> None:
         write_generated,
     )
     from snds.projects.check import KEY_MISSING, project_key_status
-    from snds.projects.definition import ProjectDefinitionError, definition_path, load_definition
+    from snds.projects.definition import (
+        DefinitionNotFound,
+        ProjectDefinitionError,
+        existing_definition_path,
+        load_definition,
+    )
     from snds.projects.generate import GenerationError
 
     try:
-        path = definition_path(project_id)
-    except identifiers.InvalidIdentifier as error:
+        path = existing_definition_path(project_id)
+    except (identifiers.InvalidIdentifier, DefinitionNotFound) as error:
         fail(str(error), EXIT_USAGE)
-    if not path.is_file():
-        fail(f"project {project_id} has no definition: {path} is missing", EXIT_USAGE)
     database = database or config.database_path()
     try:
         definition = load_definition(path)

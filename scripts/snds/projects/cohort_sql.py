@@ -178,17 +178,16 @@ def candidates_sql(definition: ProjectDefinition) -> str:
 
 def selected_sql(definition: ProjectDefinition) -> str:
     """The body of the selected model: each person's first candidate that keeps every rule, and the follow-up end."""
-    cohort, study = definition.cohort, definition.study
-    tests = [rule_passes(n, r) for n, r in enumerate(cohort.inclusion, start=1)]
-    tests += [t for t in (age_passes(cohort), sex_passes(cohort)) if t]
-    keeps = " and ".join(f"({t})" for t in tests) or "1 = 1"
-    follow = cohort.follow_up
+    rules = attrition_steps(definition)[1:]  # the first step is having an entry event: every candidate has
+    keeps = " and ".join(f"({condition})" for _, condition in rules) or "1 = 1"
+    follow, study_end = definition.cohort.follow_up, date_literal(definition.study.end)
     if follow.end == "study_end":
-        end = date_literal(study.end)
+        end = study_end
     elif follow.end == "death_or_study_end":
-        end = f"least(coalesce(death_date, {date_literal(study.end)}), {date_literal(study.end)})"
+        end = f"least(coalesce(candidates.death_date, {study_end}), {study_end})"
     else:
-        end = f"least(coalesce(death_date, index_date + {follow.days}), index_date + {follow.days})"
+        last = f"kept.index_date + {follow.days}"
+        end = f"least(coalesce(candidates.death_date, {last}), {last})"
     return (
         "with\n\n"
         "candidates as (\n    select * from {{ ref('" + model_name(definition, "candidates") + "') }}\n),\n\n"
@@ -202,8 +201,7 @@ def selected_sql(definition: ProjectDefinition) -> str:
         "    select\n"
         "        kept.person_id,\n"
         "        kept.index_date,\n"
-        f"        {end.replace('death_date', 'candidates.death_date').replace('index_date', 'kept.index_date')}"
-        " as end_of_followup\n"
+        f"        {end} as end_of_followup\n"
         "    from kept\n"
         "    inner join candidates\n"
         "        on kept.person_id = candidates.person_id and kept.index_date = candidates.index_date\n"

@@ -291,6 +291,18 @@ def definition_path(project_id: str, projects_dir: Path = PROJECTS_DIR) -> Path:
     return projects_dir / f"{identifiers.project_id(project_id)}.yml"
 
 
+class DefinitionNotFound(ValueError):
+    """A safe project id whose definition file does not exist."""
+
+
+def existing_definition_path(project_id: str, projects_dir: Path = PROJECTS_DIR) -> Path:
+    """`definition_path`, which must be a file (InvalidIdentifier or DefinitionNotFound otherwise)."""
+    path = definition_path(project_id, projects_dir)
+    if not path.is_file():
+        raise DefinitionNotFound(f"project {project_id} has no definition: {path} is missing")
+    return path
+
+
 def load_definition(path: Path, catalog: dict[str, CatalogTable] | None = None) -> ProjectDefinition:
     """The definition in `path`, checked; ProjectDefinitionError with every problem of the file otherwise."""
     path = Path(path)

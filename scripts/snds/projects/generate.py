@@ -26,6 +26,7 @@ from snds.catalog.conventions import load_conventions
 from snds.projects import cohort_sql
 from snds.projects.definition import PerimeterTable, PhysicalTable, ProjectDefinition
 from snds.projects.links import PersonLink, person_link
+from snds.sql import sql_literal
 
 MODELS_ROOT = PurePosixPath("models/projects")
 PERIMETERS_MACRO = PurePosixPath("macros/projects/snds_projects.sql")
@@ -108,7 +109,7 @@ def _attrition_sql(definition: ProjectDefinition) -> str:
         conditions = " and ".join(f"({c})" for _, c in steps[:number])
         selects.append(
             f"    select cast({number} as numeric(3)) as step,\n"
-            f"        cast({_quoted(description)} as varchar(200)) as step_description,\n"
+            f"        cast({sql_literal(description)} as varchar(200)) as step_description,\n"
             f"        cast(count(distinct case when {conditions} then person_id end) as numeric(19)) as persons\n"
             "    from candidates"
         )
@@ -127,10 +128,6 @@ def _attrition_sql(definition: ProjectDefinition) -> str:
         ")\n\n"
         "select * from final\n"
     )
-
-
-def _quoted(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _column(name: str, data_type: str, description: str = "") -> dict[str, Any]:
