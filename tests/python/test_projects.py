@@ -36,7 +36,7 @@ from snds.keys import store
 from snds.landing import init_landing
 from snds.projects import cohort_sql
 from snds.projects.definition import load_definition
-from snds.synth import SynthSpec, synthesize
+from snds.synth import SynthSpec, synthesize, truth_path
 
 pytestmark = pytest.mark.slow
 
@@ -97,14 +97,16 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory, dbt_manifest: Manifest) 
 
 # Plain SQL over the delivery's files, from the definitions' semantics (docs/projects.md).
 def _stays(w: Warehouse, diagnosis: str) -> str:
-    """Quality-filtered MCO stays of real persons with a diagnosis matching `diagnosis` (SQL over b and d)."""
+    """Quality-filtered MCO stays of real persons with a diagnosis matching `diagnosis` (SQL over b and d): person,
+    admission (`day`) and discharge (`end_day`)."""
     parts = []
     for year in YEARS:
         yy = f"{year % 100:02d}"
         b, c, d = (w.csv(f"T_MCO{yy}{s}") for s in "BCD")
         filters = " and ".join(f"c.{r} = '0'" for r in RET_CODES)
         parts.append(
-            f"select c.NIR_ANO_17 as person, cast(strptime(c.EXE_SOI_DTD, '%d%b%Y:%H:%M:%S') as date) as day "
+            f"select c.NIR_ANO_17 as person, cast(strptime(c.EXE_SOI_DTD, '%d%b%Y:%H:%M:%S') as date) as day, "
+            f"cast(strptime(c.EXE_SOI_DTF, '%d%b%Y:%H:%M:%S') as date) as end_day "
             f"from {b} b join {c} c on b.ETA_NUM = c.ETA_NUM and b.RSA_NUM = c.RSA_NUM "
             f"where {filters} and b.GRG_GHM not like '90%' and c.NIR_ANO_17 not in {PLACEHOLDERS} "
             f"and ({diagnosis.format(d=d)})"
@@ -166,19 +168,43 @@ def _expected_t2d(w: Warehouse) -> list[tuple]:
     """)
 
 
-def _expected_mi(w: Warehouse) -> list[tuple]:
-    return w.query(f"""
-        with persons as ({_persons(w)}),
+def _incident_mi(w: Warehouse) -> str:
+    """CTEs `mi`, every I21 stay the base holds, and `incident`, those admitted in the period with none in the 365
+    days before."""
+    return f"""
         mi as ({_stays(w, "b.DGN_PAL like 'I21%'")}),
         incident as (
             select person, day from mi candidate
             where day between date '{START}' and date '{END}' and not exists (
                 select 1 from mi earlier where earlier.person = candidate.person
                     and earlier.day between candidate.day - 365 and candidate.day - 1)
-        ),
+        )"""
+
+
+def _expected_mi(w: Warehouse) -> list[tuple]:
+    return w.query(f"""
+        with persons as ({_persons(w)}),
+        {_incident_mi(w)},
         firsts as (select person, min(day) as index_day from incident group by person)
         select index_day, least(coalesce(death, date '{END}'), date '{END}') as end_day
         from firsts join persons using (person) order by 1, 2
+    """)
+
+
+def _mi_entries(w: Warehouse, select: str) -> list[tuple]:
+    """`select` over CTEs `entries`, each I21 stay meeting the period at the later of its admission and the study
+    start (docs/projects.md), `failing`, the entries with an I21 stay in the 365 days before, and `incident`."""
+    return w.query(f"""
+        with {_incident_mi(w)},
+        entries as (
+            select distinct person, greatest(day, date '{START}') as index_day from mi
+            where day <= date '{END}' and end_day >= date '{START}'
+        ),
+        failing as (
+            select * from entries where exists (select 1 from mi earlier where earlier.person = entries.person
+                and earlier.day between entries.index_day - 365 and entries.index_day - 1)
+        )
+        {select}
     """)
 
 
@@ -197,6 +223,33 @@ def test_p_mi_equals_an_independent_count(warehouse: Warehouse) -> None:
     expected = _expected_mi(warehouse)
     assert len(expected) >= 10
     assert _cohort(warehouse, "P_MI") == expected
+
+
+def test_p_mi_exclusion_removes_the_persons_whose_i21_stays_follow_an_earlier_one(warehouse: Warehouse) -> None:
+    """The rule 'no I21 stay in the 365 days before' removes persons, not only candidates.
+
+    Within delivered years 2019-2020 a person's earliest I21 stay admitted in the period always passes the rule, so
+    the generator plants second I21 stays (truth: recurrent_myocardial_infarction): 'before', admitted in December
+    2018 and discharged in January 2019 (filed in T_MCO19), which makes the person's 2019 stay non-incident and
+    removes the person; 'within_365_days', which removes a later candidate only; 'over_365_days', which removes none.
+    """
+    w = warehouse
+    planted = json.loads(truth_path(w.deliveries / "D2019").read_text(encoding="utf-8"))["stories"]
+    kinds = planted["recurrent_myocardial_infarction"]["by_kind"]
+    entered = {p for (p,) in _mi_entries(w, "select distinct person from entries")}
+    incident = {p for (p,) in _mi_entries(w, "select distinct person from incident")}
+    failing = {p for (p,) in _mi_entries(w, "select distinct person from failing")}
+    failing_candidates = _mi_entries(w, "select count(*) from failing")[0][0]
+    excluded = entered - incident
+    assert excluded == set(kinds["before"]) and len(excluded) >= 1
+    assert set(kinds["within_365_days"]) <= failing & incident and kinds["within_365_days"]
+    assert not set(kinds["over_365_days"]) & failing
+    steps = w.query("select step, persons, persons_excluded from project_p_mi.attrition order by step")
+    assert steps == [(1, len(entered), 0), (2, len(entered) - len(excluded), len(excluded))]
+    assert steps[-1][1] == len(_cohort(w, "P_MI"))
+    assert (
+        w.query("select count(*) from keys.p_mi__candidates where rule_1_occurrences > 0")[0][0] == failing_candidates
+    )
 
 
 def test_attrition_counts_each_rule_in_order(warehouse: Warehouse) -> None:

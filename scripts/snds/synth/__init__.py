@@ -13,7 +13,7 @@ from snds.catalog.committed import CatalogTable
 from snds.ingest.verify import write_manifest
 from snds.synth.conformity_faults import count_flagged, plant_conformity_faults
 from snds.synth.faults import plant_faults
-from snds.synth.generate import SynthSpec, build_tables, export_sql, load_code_pools, table_queries
+from snds.synth.generate import RECURRENCES, SynthSpec, build_tables, export_sql, load_code_pools, table_queries
 
 __all__ = ["SynthSpec", "synthesize", "truth_path"]
 
@@ -74,6 +74,34 @@ def _information_only_lines(out: Path) -> dict[str, str | int]:
     }
 
 
+def _recurrences(con: duckdb.DuckDBPyConnection, spec: SynthSpec) -> dict:
+    """The second I21 stays planted for persons of the infarction story, by kind (generate.RECURRENCES)."""
+    first = min(spec.years)
+    rows = con.sql(
+        "select nir, kind, first_entry, entry, entry + los from recurrences join persons using (pid) order by nir"
+    ).fetchall()
+    return {
+        "definition": (
+            f"a second quality-valid I21 main diagnosis MCO stay for a person of myocardial_infarction (whose stay is "
+            f"admitted in {first}): 'before' admitted in December {first - 1} and discharged in January {first} (filed "
+            f"in T_MCO{first % 100:02d}B), less than 365 days before the story's stay, which is then not incident; "
+            "'within_365_days' admitted 60 to 199 days after the story's stay, 'over_365_days' 380 to 439 days after it"
+        ),
+        "BEN_NIR_PSA": [nir for nir, *_ in rows],
+        "by_kind": {kind: [nir for nir, k, *_ in rows if k == kind] for kind in RECURRENCES},
+        "stays": [
+            {
+                "BEN_NIR_PSA": nir,
+                "kind": kind,
+                "story_admission": first_entry.isoformat(),
+                "admission": entry.isoformat(),
+                "discharge": discharge.isoformat(),
+            }
+            for nir, kind, first_entry, entry, discharge in rows
+        ],
+    }
+
+
 def truth_path(delivery: Path) -> Path:
     """The truth file sits beside the delivery (a delivery directory holds only what the manifest lists)."""
     return delivery.with_name(delivery.name + ".truth.json")
@@ -96,6 +124,7 @@ def _write_truth(
                 "definition": f"I21 main diagnosis stay in T_MCO{min(spec.years) % 100:02d}B (unless diabetic)",
                 "BEN_NIR_PSA": persons("infarction and not diabetic"),
             },
+            "recurrent_myocardial_infarction": _recurrences(con, spec),
             "deaths": {
                 "definition": "BEN_DCD_DTE set in IR_BEN_R, a KI_CCI_R row",
                 "BEN_NIR_PSA": persons("death is not null"),

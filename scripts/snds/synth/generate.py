@@ -22,6 +22,10 @@ DIABETES_PER_MILLE = 80
 INFARCTION_PER_MILLE = 30
 DEATH_PER_MILLE = 20
 STAY_PER_MILLE = 150  # other hospital stays per person and year
+# A second I21 stay for a few infarction persons, per kind: admitted in the December before the first delivered year
+# and discharged in its January (the later stay is then not incident), 60 to 199 days after the first, or 380 to 439.
+RECURRENCES = ("before", "within_365_days", "over_365_days")
+RECURRENCES_PER_KIND = 2
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,56 @@ def build_tables(con: duckdb.DuckDBPyConnection, spec: SynthSpec) -> None:
                 case when diabetic then 'E11' when infarction and y = {first} then 'I21' else 'other' end as story
             from persons, (select unnest({list(spec.years)}) as y)
             where diabetic or (infarction and y = {first}) or {_r(s, "stay", "pid * 10000 + y")} < {STAY_PER_MILLE})""")
+    _plant_recurrences(con, spec)
+
+
+def _plant_recurrences(con: duckdb.DuckDBPyConnection, spec: SynthSpec) -> None:
+    """A second I21 stay for a few persons of the infarction story (table `recurrences`, rows added to `stays`).
+
+    Chosen among the infarction persons (not diabetic, alive, with no other stay) whose first-year I21 stay starts
+    from February to September, by a hash of the seed, RECURRENCES_PER_KIND of each kind in turn (see RECURRENCES).
+    A stay admitted in December of the year before the first delivered year and discharged in January is filed in
+    the first year's tables, as the PMSI files a stay by its discharge (conformity lets EXE_SOI_DTD be a year
+    early). The added rows take the sids after the last one, so that every other row keeps its values; a stay
+    whose discharge year is not delivered is not added.
+    """
+    s, first = spec.seed, min(spec.years)
+    kinds = ", ".join(f"('{kind}', {n})" for n, kind in enumerate(RECURRENCES))
+    h = "pid * 10000 + 1"
+    added = {
+        "before": (
+            f"make_date({first - 1}, 12, 15) + cast({_r(s, 'rday', h, 10)} as integer)",
+            f"make_date({first}, 1, 1) + cast({_r(s, 'rdis', h, 5)} as integer)",
+        ),
+        "within_365_days": (f"first_entry + 60 + cast({_r(s, 'rday', h, 140)} as integer)", None),
+        "over_365_days": (f"first_entry + 380 + cast({_r(s, 'rday', h, 60)} as integer)", None),
+    }
+    entry = " ".join(f"when '{kind}' then {start}" for kind, (start, _) in added.items())
+    discharge = " ".join(f"when '{kind}' then {end}" for kind, (_, end) in added.items() if end)
+    los = f"cast(1 + {_r(s, 'rlos', h, 12)} as integer)"
+    con.execute(f"""create or replace table recurrences as
+        with eligible as (
+            select distinct pid, stays.entry as first_entry
+            from stays join persons using (pid)
+            where stays.story = 'I21' and not diabetic and death is null
+                and stays.entry between make_date({first}, 2, 1) and make_date({first}, 9, 30)
+                and pid not in (select pid from stays where story <> 'I21')
+        ),
+        chosen as (
+            select *, row_number() over (order by hash({s}, pid, 'recurrence'), pid) - 1 as rank from eligible
+        ),
+        dated as (
+            select pid, kind, first_entry, case kind {entry} end as entry
+            from chosen join (values {kinds}) k(kind, n) on rank // {RECURRENCES_PER_KIND} = n
+        ),
+        sized as (
+            select *, cast(coalesce(case kind {discharge} end - entry, {los}) as integer) as los from dated
+        )
+        select pid, kind, first_entry, entry, los, year(entry + los) as y from sized
+        where year(entry + los) in (select unnest({list(spec.years)}))""")
+    con.execute("""insert into stays
+        select (select max(sid) from stays) + row_number() over (order by pid, entry), pid, y, 'I21', entry, los
+        from recurrences""")
 
 
 def table_queries(spec: SynthSpec) -> dict[str, str]:
