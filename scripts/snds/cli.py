@@ -15,6 +15,7 @@ from snds.cli_common import console, database_option, fail, reference_option
 from snds.conformity.commands import validate
 from snds.keys.commands import keys
 from snds.keys.commands import scan as scan_keys
+from snds.projects.commands import project
 
 if TYPE_CHECKING:
     from snds.catalog.dictionary import DictTable
@@ -31,6 +32,7 @@ def main() -> None:
 
 main.add_command(keys)
 main.add_command(validate)
+main.add_command(project)
 
 
 def _read_dictionary(reference: Path | None) -> list[DictTable]:
@@ -345,6 +347,16 @@ def _demo_project_keys() -> None:
                 console.print(f"project {path.stem}: key {store.init_project(con, path.stem)} created")
 
 
+def _demo_project_pages() -> None:
+    """The page of each project `dbt build` built: what would be published, small counts suppressed."""
+    from snds.projects.build import definitions_in
+    from snds.projects.commands import publish_page
+    from snds.projects.definition import load_definition
+
+    for path in definitions_in():
+        publish_page(load_definition(path), config.database_path(), None)
+
+
 @main.command()
 @reference_option
 @click.pass_context
@@ -393,6 +405,7 @@ def demo(ctx: click.Context, reference: Path | None) -> None:
         step("ingest", lambda: ctx.invoke(ingest, delivery=delivery))
         step("validate", lambda: ctx.invoke(validate, delivery_id=delivery.name))
         step("dbt build", lambda: run_dbt("build"))
+        step("project pages", _demo_project_pages)
         step("dbt docs", lambda: run_dbt("docs", "generate", "--static"))
         step(
             "key scan",
@@ -482,146 +495,6 @@ def oracle_ingest_sql(delivery: Path, out: Path | None) -> None:
     except DeliveryRefused as error:
         fail(f"delivery {delivery.name} refused: {error}")
     _write_checked(delivery_sql(manifest.delivery_id, verified), out or Path(f"target/oracle/{delivery.name}.sql"))
-
-
-@main.group()
-def project() -> None:
-    """Research projects: check a definition (projects/<ID>.yml), generate its models, build it."""
-
-
-@project.command("check")
-@click.argument("project_id", metavar="ID")
-@database_option
-@click.option(
-    "--projects-dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=None,
-    help="Where the definitions are. Default: projects/ of the platform.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
-def project_check(project_id: str, database: Path | None, projects_dir: Path | None, as_json: bool) -> None:
-    """Check projects/ID.yml: schema, perimeter against the catalog, codes, dates, authorisation, project key.
-
-    Exit 1 when the definition is wrong or its authorisation does not allow work today, 2 when ID is not a
-    safe project identifier or has no definition.
-    """
-    from datetime import date
-
-    from snds import identifiers
-    from snds.cli_common import EXIT_DATA, EXIT_USAGE
-    from snds.projects.check import check_project, summary_lines
-    from snds.projects.definition import (
-        DefinitionNotFound,
-        ProjectDefinitionError,
-        existing_definition_path,
-        load_definition,
-    )
-    from snds.projects.schema import PROJECTS_DIR
-
-    def refuse(problems: list[str], code: int) -> None:
-        if as_json:
-            click.echo(json.dumps({"project": project_id, "status": "error", "exit_code": code, "problems": problems}))
-        fail("\n".join(problems), code)
-
-    try:
-        path = existing_definition_path(project_id, projects_dir or PROJECTS_DIR)
-    except (identifiers.InvalidIdentifier, DefinitionNotFound) as error:
-        refuse([str(error)], EXIT_USAGE)
-    try:
-        definition = load_definition(path)
-    except ProjectDefinitionError as error:
-        refuse(str(error).splitlines(), EXIT_DATA)
-    result = check_project(definition, date.today(), database or config.database_path(), config.reference_dir())
-    if as_json:
-        click.echo(json.dumps(result.as_json(), indent=2))
-    else:
-        for line in summary_lines(result):
-            console.print(line, markup=False, highlight=False)
-        for warning in result.warnings:
-            console.print("[yellow]warning:[/]", end=" ")
-            console.print(warning, markup=False, highlight=False)
-    if result.errors:
-        fail("\n".join(result.errors), EXIT_DATA)
-    if not as_json:
-        console.print(f"project {project_id}: definition checked")
-
-
-@project.command("generate")
-@click.option("--check", is_flag=True, help="Only list the stale generated files (exit 1 when there are some).")
-def project_generate(check: bool) -> None:
-    """Write every project's models (models/projects/<id>/) from projects/*.yml, and the perimeters dbt enforces."""
-    from snds.cli_common import EXIT_DATA
-    from snds.projects.build import generate_all, stale_files, write_generated
-    from snds.projects.definition import ProjectDefinitionError
-    from snds.projects.generate import GenerationError
-
-    try:
-        generated = generate_all()
-    except (ProjectDefinitionError, GenerationError) as error:
-        fail(str(error), EXIT_DATA)
-    if check:
-        stale = stale_files(config.PROJECT_ROOT, generated)
-        if stale:
-            fail("stale generated project files (run `snds project generate`):\n" + "\n".join(stale), EXIT_DATA)
-        console.print(f"{len(generated.files)} generated project files are up to date")
-        return
-    written, removed = write_generated(config.PROJECT_ROOT, generated)
-    console.print(f"{len(generated.definitions)} projects: wrote {written} files, removed {removed}")
-
-
-@project.command("build")
-@click.argument("project_id", metavar="ID")
-@database_option
-def project_build(project_id: str, database: Path | None) -> None:
-    """Check, generate and build one project: `dbt build` of models/projects/<id>/ only (run `dbt build` first for
-    the base and the marts). dbt enforces the authorisation itself; a direct `dbt build` is held alike.
-
-    Exit 1 when the definition is wrong, the authorisation does not allow work today, the project key is missing
-    or the build fails; 2 when ID is not a safe project identifier or has no definition.
-    """
-    from datetime import date
-
-    from snds import identifiers
-    from snds.cli_common import EXIT_DATA, EXIT_USAGE
-    from snds.dbt import DbtError, dbt_database, run_dbt
-    from snds.projects.build import (
-        ProjectBuildError,
-        check_buildable,
-        generate_all,
-        git_commit,
-        selector,
-        write_generated,
-    )
-    from snds.projects.check import KEY_MISSING, project_key_status
-    from snds.projects.definition import (
-        DefinitionNotFound,
-        ProjectDefinitionError,
-        existing_definition_path,
-        load_definition,
-    )
-    from snds.projects.generate import GenerationError
-
-    try:
-        path = existing_definition_path(project_id)
-    except (identifiers.InvalidIdentifier, DefinitionNotFound) as error:
-        fail(str(error), EXIT_USAGE)
-    database = database or config.database_path()
-    try:
-        definition = load_definition(path)
-        # a key that cannot be checked here (the database busy) is checked again by the build's hook
-        check_buildable(definition, date.today(), project_key_status(database, definition.id)[0] != KEY_MISSING)
-        generated = generate_all()
-    except (ProjectDefinitionError, ProjectBuildError, GenerationError) as error:
-        fail(str(error), EXIT_DATA)
-    written, _ = write_generated(config.PROJECT_ROOT, generated)
-    console.print(f"project {definition.id}: {written} generated files written; building {selector(definition)}")
-    try:
-        with dbt_database(database):
-            commit = json.dumps({"snds_git_commit": git_commit(config.PROJECT_ROOT)})
-            run_dbt("build", "--select", selector(definition), "--vars", commit)
-    except DbtError as error:
-        fail(f"project {definition.id}: {error}", EXIT_DATA)
-    console.print(f"project {definition.id}: built in schema project_{definition.id.lower()}")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ DEFAULT_REFERENCE_DIR = PROJECT_ROOT.parent / "shared" / "reference" / "schema-s
 # Not `snds.duckdb`: DuckDB names the catalog after the file, and a catalog `snds` makes `snds.ER_PRS_F`
 # ambiguous between the catalog and the `snds` schema that SNDS programs query.
 DEFAULT_DATABASE = PROJECT_ROOT / "data" / "warehouse.duckdb"
+REPORTS_DIR = PROJECT_ROOT / "data" / "reports"  # conformity reports (a folder per delivery) and project pages
 
 
 def reference_dir() -> Path:

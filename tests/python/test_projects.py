@@ -10,6 +10,7 @@ an excluded prefix, an act code set), so that the format is general, not fitted 
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import secrets
@@ -36,6 +37,8 @@ from snds.keys import store
 from snds.landing import init_landing
 from snds.projects import cohort_sql
 from snds.projects.definition import load_definition
+from snds.projects.page import ProjectPageError, read_built
+from snds.projects.small_cells import Sum, determined
 from snds.synth import SynthSpec, synthesize, truth_path
 
 pytestmark = pytest.mark.slow
@@ -56,6 +59,7 @@ NINE_KEYS = (
 )
 RET_CODES = ("NIR_RET", "NAI_RET", "SEX_RET", "SEJ_RET", "FHO_RET", "PMS_RET", "DAT_RET")
 PROJECTS = ("P_T2D", "P_MI")
+THRESHOLD = 11  # both examples' small-cell threshold
 
 
 @dataclass(frozen=True)
@@ -384,10 +388,8 @@ def test_each_build_is_recorded_in_the_project_schema_and_the_audit_trail(wareho
     assert {name for kind, name, *_ in rows if kind == "delivery"} == {"CODES", "D2019"}
     assert outputs["cohort"] == len(_cohort(warehouse, "P_T2D")) > 0
     assert outputs["ER_PHA_F"] == warehouse.query("select count(*) from project_p_t2d.ER_PHA_F")[0][0] > 0
-    assert set(outputs) == {"cohort", "attrition", "ER_PHA_F", "ER_PHA_F_2019", "ER_PHA_F_2020", "T_MCO19B"} | {
-        "T_MCO20B",
-        "IR_BEN_R",
-    }
+    extracts = {"ER_PHA_F", "ER_PHA_F_2019", "ER_PHA_F_2020", "T_MCO19B", "T_MCO20B", "IR_BEN_R"}
+    assert set(outputs) == {"cohort", "attrition", "profile"} | extracts
     sha256, invocation = {r[3] for r in rows}, {r[4] for r in rows}
     assert sha256 == {load_definition(config.PROJECT_ROOT / "projects" / "P_T2D.yml").sha256} and len(invocation) == 1
     events = warehouse.query("select OBJECT, OUTCOME, DETAIL from audit.events where ACTION = 'project.build'")
@@ -406,8 +408,66 @@ def test_snds_project_build_checks_then_builds_the_project_folder_only(warehouse
         store.create_key_store(con)
     refused = runner.invoke(main, ["project", "build", "P_MI", "--database", str(no_key)])
     assert refused.exit_code == 1 and "snds keys init --project P_MI" in refused.output
-    built = runner.invoke(main, ["project", "build", "P_MI", "--database", str(warehouse.database)])
+    database, pages = ["--database", str(warehouse.database)], ["--report-dir", str(tmp_path)]
+    built = runner.invoke(main, ["project", "build", "P_MI", *database, *pages])
     assert built.exit_code == 0, built.output
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=config.PROJECT_ROOT, capture_output=True, text=True)
     recorded = warehouse.query("select distinct git_commit from project_p_mi.build")
     assert recorded == [(commit.stdout.strip(),)]
+
+
+def _published_sums(page: dict) -> tuple[dict, list[Sum]]:
+    """The page's counts (None: suppressed) and the sums that tie them, read from the page as a reader would."""
+    counts: dict = {}
+    sums = []
+    steps = page["attrition"]
+    for step in steps:
+        counts[("persons", step["step"])] = step["persons"]
+    for before, step in itertools.pairwise(steps):
+        counts[("excluded", step["step"])] = step["excluded"]
+        sums.append(Sum(("persons", before["step"]), (("persons", step["step"]), ("excluded", step["step"]))))
+    cohort, profile = ("persons", steps[-1]["step"]), page["profile"]
+    years = [("year", row["year"]) for row in profile["by_year"]]
+    counts |= {("year", row["year"]): row["persons"] for row in profile["by_year"]}
+    sexes, bands = profile["sexes"], [row["age_band"] for row in profile["by_sex_and_age_band"]]
+    counts |= {("sex", sex): n for sex, n in profile["by_sex"].items()}
+    for row in profile["by_sex_and_age_band"]:
+        counts[("band", row["age_band"])] = row["all"]
+        counts |= {("cell", sex, row["age_band"]): n for sex, n in row["persons"].items()}
+    sums += [Sum(cohort, tuple(years)), Sum(cohort, tuple(("sex", s) for s in sexes))]
+    sums += [Sum(cohort, tuple(("band", b) for b in bands))]
+    sums += [Sum(("sex", s), tuple(("cell", s, b) for b in bands)) for s in sexes]
+    sums += [Sum(("band", b), tuple(("cell", s, b) for s in sexes)) for b in bands]
+    return counts, sums
+
+
+def test_the_project_page_shows_no_small_count_and_none_can_be_recomputed(warehouse: Warehouse, tmp_path: Path) -> None:
+    runner = CliRunner()
+    for project in PROJECTS:
+        options = ["--database", str(warehouse.database), "--report-dir", str(tmp_path)]
+        done = runner.invoke(main, ["project", "report", project, *options])
+        assert done.exit_code == 0, done.output
+        page = json.loads((tmp_path / f"{project}.project.json").read_text(encoding="utf-8"))
+        html = (tmp_path / f"{project}.project.html").read_text(encoding="utf-8")
+        exact = warehouse.query(f"select step, persons, persons_excluded from project_{project.lower()}.attrition")
+        shown = {(s["step"], s["persons"], s["excluded"]) for s in page["attrition"]}
+        for step, persons, excluded in exact:  # what is shown is exact; what is small is never shown
+            assert any(s == step and p in (None, persons) and e in (None, excluded) for s, p, e in shown)
+            assert not 0 < persons < THRESHOLD or (step, None) in {(s, p) for s, p, _ in shown}
+        counts, sums = _published_sums(page)
+        extracts = [e["rows"] for e in page["extracts"]]
+        assert all(n is None or n == 0 or n >= THRESHOLD for n in [*counts.values(), *extracts])
+        assert not determined(sums, frozenset(c for c, n in counts.items() if n is None)), project
+        for s in sums:  # what is shown adds up
+            if s.total is not None and all(counts[c] is not None for c in s.cells):
+                assert counts[s.total] == sum(counts[p] for p in s.parts)
+        pseudonyms = {n for (n,) in warehouse.query(f"select NUM_ENQ from project_{project.lower()}.cohort")}
+        assert not any(p in html for p in pseudonyms) and "Provenance" in html
+    mi = {s["step"]: s for s in json.loads((tmp_path / "P_MI.project.json").read_text())["attrition"]}
+    assert mi[2]["excluded"] is None and (mi[1]["persons"] is None or mi[2]["persons"] is None)  # 2 excluded
+
+
+def test_the_page_of_a_definition_changed_since_its_build_is_refused(warehouse: Warehouse) -> None:
+    definition = load_definition(config.PROJECT_ROOT / "projects" / "P_T2D.yml")
+    with pytest.raises(ProjectPageError, match=r"built from another version of projects/P_T2D\.yml"):
+        read_built(warehouse.database, dataclasses.replace(definition, sha256="0" * 64))

@@ -16,7 +16,7 @@ from click.testing import CliRunner, Result
 from snds import warehouse
 from snds.cli import main
 from snds.cli_common import EXIT_TOOL, EXIT_USAGE
-from snds.conformity.commands import REPORTS_DIR
+from snds.config import REPORTS_DIR
 from snds.conformity.validate import ValidationError, compile_parts, validate_delivery
 from snds.identifiers import InvalidIdentifier
 from snds.landing import create_bookkeeping

@@ -10,6 +10,8 @@ items as (
     union all
     select 'output' as item_kind, 'attrition' as item_name, count(*) as row_count from {{ ref('p_mi__attrition') }}
     union all
+    select 'output' as item_kind, 'profile' as item_name, count(*) as row_count from {{ ref('p_mi__profile') }}
+    union all
     select 'output' as item_kind, 'T_MCO19B' as item_name, count(*) as row_count from {{ ref('p_mi__t_mco19b') }}
     union all
     select 'output' as item_kind, 'T_MCO20B' as item_name, count(*) as row_count from {{ ref('p_mi__t_mco20b') }}

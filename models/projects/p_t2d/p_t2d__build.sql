@@ -10,6 +10,8 @@ items as (
     union all
     select 'output' as item_kind, 'attrition' as item_name, count(*) as row_count from {{ ref('p_t2d__attrition') }}
     union all
+    select 'output' as item_kind, 'profile' as item_name, count(*) as row_count from {{ ref('p_t2d__profile') }}
+    union all
     select 'output' as item_kind, 'ER_PHA_F' as item_name, count(*) as row_count from {{ ref('p_t2d__er_pha_f') }}
     union all
     select 'output' as item_kind, 'ER_PHA_F_2019' as item_name, count(*) as row_count from {{ ref('p_t2d__er_pha_f_2019') }}

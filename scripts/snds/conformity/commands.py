@@ -10,8 +10,6 @@ import click
 from snds import config
 from snds.cli_common import EXIT_DATA, EXIT_TOOL, EXIT_USAGE, console, database_option, fail, fail_reporting
 
-REPORTS_DIR = config.PROJECT_ROOT / "data" / "reports"
-
 
 @click.command()
 @click.argument("delivery_id")
@@ -49,7 +47,7 @@ def validate(delivery_id: str, database: Path | None, as_json: bool, report_dir:
     from snds.conformity.validate import UnknownDelivery, ValidationError, check_delivery, validate_delivery
 
     target = database or config.database_path()
-    out = report_dir or REPORTS_DIR / delivery
+    out = report_dir or config.REPORTS_DIR / delivery
     try:
         check_delivery(target, delivery)  # a clear message before the catalog is loaded and dbt started
         rules = project_rules(load_tables())
