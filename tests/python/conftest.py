@@ -24,6 +24,7 @@ from snds.catalog.dictionary import DictTable, read_dictionary
 if TYPE_CHECKING:  # dbt is imported by the fixtures that run it
     from dbt.contracts.graph.manifest import Manifest
 
+    from project_warehouse import Warehouse
     from snds.dbt import DbtRun
 
 # The modules that run longest, longest first: with `--dist loadfile --no-loadscope-reorder`, the workers start on
@@ -102,6 +103,16 @@ def manifest(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     if not parsed:
         request.getfixturevalue("parsed_project")  # parses and publishes
     return json.loads(published.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session")
+def projects_warehouse(tmp_path_factory: pytest.TempPathFactory, dbt_manifest: Manifest) -> Warehouse:
+    """Both example projects built on a synthetic delivery, once per run (`project_warehouse`): copy it
+    (`Warehouse.copy`) before use, since two workers may use it."""
+    from project_warehouse import build
+
+    with run_wide(tmp_path_factory, "projects_warehouse") as shared:
+        return build(shared, dbt_manifest)
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,7 @@
 """Research projects built by dbt on a real DuckDB warehouse, checked against counts made without the models.
 
-A synthetic delivery and the code list IR_CIP_V are ingested, validated and built with the project keys present;
-`dbt build` of the projects' folders builds P_T2D and P_MI. Each cohort must equal an independent computation
+The warehouse (`project_warehouse`: a synthetic delivery and the code list IR_CIP_V, validated, both examples
+built with their keys) is this module's copy. Each cohort must equal an independent computation
 written here in plain SQL straight over the delivery's CSV files (CNAM pseudonyms, the definitions' rules read
 from docs/projects.md, never from the generated SQL). A third definition, written only here, uses the rules the
 examples do not (every occurrence, a window around the index date, at most, sex, age maximum, a fixed follow-up,
@@ -13,10 +13,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
-import secrets
 import subprocess
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -25,25 +22,19 @@ import pytest
 from click.testing import CliRunner
 from dbt.contracts.graph.manifest import Manifest
 
-from code_lists import cip_code_list_delivery
+from project_warehouse import PROJECTS, YEARS, Warehouse
 from snds import config
-from snds.catalog.committed import load_tables
 from snds.cli import main
-from snds.conformity.checks import project_rules
-from snds.conformity.validate import validate_delivery
 from snds.dbt import dbt_database, run_dbt
-from snds.ingest import ingest_delivery
 from snds.keys import store
-from snds.landing import init_landing
 from snds.projects import cohort_sql
 from snds.projects.definition import load_definition
 from snds.projects.page import ProjectPageError, read_built
 from snds.projects.small_cells import Sum, determined
-from snds.synth import SynthSpec, synthesize, truth_path
+from snds.synth import truth_path
 
 pytestmark = pytest.mark.slow
 
-YEARS = (2019, 2020)
 START, END = date(2019, 1, 1), date(2020, 12, 31)
 PLACEHOLDERS = ("xxxxxxxxxxxxxxxxx", "XXXXXXXXXXXXXXXXD")
 NINE_KEYS = (
@@ -58,45 +49,12 @@ NINE_KEYS = (
     "REM_TYP_AFF",
 )
 RET_CODES = ("NIR_RET", "NAI_RET", "SEX_RET", "SEJ_RET", "FHO_RET", "PMS_RET", "DAT_RET")
-PROJECTS = ("P_T2D", "P_MI")
 THRESHOLD = 11  # both examples' small-cell threshold
 
 
-@dataclass(frozen=True)
-class Warehouse:
-    database: Path
-    deliveries: Path
-    target: Path
-
-    def query(self, sql: str) -> list[tuple]:
-        with duckdb.connect(str(self.database)) as con:
-            return con.execute(sql).fetchall()
-
-    def csv(self, table: str, delivery: str = "D2019") -> str:
-        path = str(self.deliveries / delivery / f"{table}.csv").replace("'", "''")
-        return f"read_csv('{path}', delim=';', header=true, all_varchar=true)"
-
-
 @pytest.fixture(scope="module")
-def warehouse(tmp_path_factory: pytest.TempPathFactory, dbt_manifest: Manifest) -> Iterator[Warehouse]:
-    root = tmp_path_factory.mktemp("projects")
-    here = Warehouse(root / "warehouse.duckdb", root / "deliveries", root / "target")
-    with dbt_database(here.database):
-        tables = load_tables()
-        init_landing(here.database, tables)
-        codes = cip_code_list_delivery(here.deliveries / "CODES")
-        synthesize(here.deliveries / "D2019", SynthSpec(1500, YEARS, seed=7), tables, config.reference_dir(), 0.0)
-        for delivery in (codes, here.deliveries / "D2019"):
-            ingest_delivery(delivery, here.database, tables)
-            report = validate_delivery(here.database, delivery.name, project_rules(tables), here.target)
-            assert report["status"] == "validated", report
-        with duckdb.connect(str(here.database)) as con:
-            store.init_platform(con, secrets.token_bytes(32))
-            for project in PROJECTS:
-                store.init_project(con, project)
-        selection = ["+path:models/projects/p_t2d", "+path:models/projects/p_mi"]
-        run_dbt("build", "--select", *selection, target_path=here.target, manifest=dbt_manifest)
-        yield here
+def warehouse(projects_warehouse: Warehouse, tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
+    return projects_warehouse.copy(tmp_path_factory.mktemp("projects"))
 
 
 # Plain SQL over the delivery's files, from the definitions' semantics (docs/projects.md).
