@@ -357,6 +357,38 @@ def _demo_project_pages() -> None:
         publish_page(load_definition(path), config.database_path(), None)
 
 
+DEMO_RECIPIENT_KEY = config.PROJECT_ROOT / "data" / "secrets" / "demo-recipient.key"
+DEMO_RECIPIENT_PUB = "demo-recipient.pub"  # the file projects/P_T2D.yml names, in data/recipients/
+DEMO_EXPORT = "P_T2D"
+
+
+def _demo_export(ctx: click.Context) -> None:
+    """Export P_T2D to data/exports/P_T2D/, encrypted to the demo's recipient, whose age identity (mode 0600, in
+    data/secrets, never printed) and public key (data/recipients/demo-recipient.pub) are made once."""
+    from snds.export.package import EXPORTS_DIR
+    from snds.export.recipients import RECIPIENTS_DIR, make_identity, public_key_of
+    from snds.projects.export_commands import export
+
+    public_file = RECIPIENTS_DIR / DEMO_RECIPIENT_PUB
+    if not DEMO_RECIPIENT_KEY.exists():
+        make_identity(DEMO_RECIPIENT_KEY, public_file)
+        console.print(f"demo recipient: identity {DEMO_RECIPIENT_KEY} (mode 0600, not in git), key {public_file}")
+    elif not public_file.exists():
+        public_file.parent.mkdir(parents=True, exist_ok=True)
+        public_file.write_text(public_key_of(DEMO_RECIPIENT_KEY) + "\n", encoding="ascii")
+    ctx.invoke(
+        export,
+        project_id=DEMO_EXPORT,
+        destination=EXPORTS_DIR / DEMO_EXPORT,
+        replace=True,
+        database=None,
+        projects_dir=None,
+        recipients_dir=None,
+        as_json=False,
+    )
+    console.print(f"decrypt with: age -d -i {DEMO_RECIPIENT_KEY} FILE.age (see {EXPORTS_DIR / DEMO_EXPORT}/README.md)")
+
+
 @main.command()
 @reference_option
 @click.pass_context
@@ -406,6 +438,7 @@ def demo(ctx: click.Context, reference: Path | None) -> None:
         step("validate", lambda: ctx.invoke(validate, delivery_id=delivery.name))
         step("dbt build", lambda: run_dbt("build"))
         step("project pages", _demo_project_pages)
+        step("export", lambda: _demo_export(ctx))
         step("dbt docs", lambda: run_dbt("docs", "generate", "--static"))
         step(
             "key scan",

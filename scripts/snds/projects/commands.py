@@ -216,3 +216,8 @@ def publish_page(definition: ProjectDefinition, database: Path, report_dir: Path
         f"{report['suppressed_cells']} counts suppressed under {report['small_cell_threshold']}",
         highlight=False,
     )
+
+
+from snds.projects.export_commands import export  # noqa: E402  (appended: snds project export)
+
+project.add_command(export)

@@ -30,6 +30,8 @@ CODE_SYSTEMS = ("icd10", "atc", "cip7", "cip13", "ccam", "ald", "ghm")
 POSITIONS = ("principal", "related", "associated")
 FOLLOW_UP_ENDS = ("study_end", "death_or_study_end", "days")
 DEFAULT_SMALL_CELL_THRESHOLD = 11
+EXPORT_FORMATS = ("parquet", "csv", "xpt")
+DEFAULT_EXPORT_FORMATS = ("parquet",)
 
 
 @dataclass(frozen=True)
@@ -263,9 +265,27 @@ class Cohort:
 
 
 @dataclass(frozen=True)
+class ExportRecipient:
+    """A recipient of the export package: exactly one of `public_key` (age1...) and `public_key_file` is set."""
+
+    name: str
+    public_key: str | None
+    public_key_file: str | None  # a plain file name in data/recipients/ (read by the export, not here)
+
+
+@dataclass(frozen=True)
+class ExportSpec:
+    """`outputs.export`: the formats of each extract and the recipients the package is encrypted to."""
+
+    formats: tuple[str, ...] = DEFAULT_EXPORT_FORMATS
+    recipients: tuple[ExportRecipient, ...] = ()
+
+
+@dataclass(frozen=True)
 class Outputs:
     extracts: tuple[str, ...]  # names of perimeter tables (PerimeterTable.name)
     small_cell_threshold: int
+    export: ExportSpec = field(default_factory=ExportSpec)
 
 
 @dataclass(frozen=True)
@@ -590,7 +610,32 @@ class _Builder:
                     ("outputs", "extracts", index),
                     f"{name!r} is outside the perimeter: expected one of {', '.join(names)}",
                 )
-        return Outputs(tuple(raw["extracts"]), raw.get("small_cell_threshold", DEFAULT_SMALL_CELL_THRESHOLD))
+        return Outputs(
+            tuple(raw["extracts"]),
+            raw.get("small_cell_threshold", DEFAULT_SMALL_CELL_THRESHOLD),
+            self._export(raw.get("export")),
+        )
+
+    def _export(self, raw: dict[str, Any] | None) -> ExportSpec:
+        """`outputs.export`; an inline public key is parsed here (a key file is read by the export itself)."""
+        if raw is None:
+            return ExportSpec()
+        from snds.export.recipients import public_key_problem
+
+        recipients = []
+        seen: set[str] = set()
+        for index, spec in enumerate(raw["recipients"]):
+            where = ("outputs", "export", "recipients", index)
+            if spec["name"] in seen:
+                self.problem((*where, "name"), f"recipient {spec['name']!r} is named twice")
+            seen.add(spec["name"])
+            key = spec.get("public_key")
+            problem = public_key_problem(key) if key is not None else None
+            if problem:
+                self.problem((*where, "public_key"), problem)
+            recipients.append(ExportRecipient(spec["name"], key, spec.get("public_key_file")))
+        formats = tuple(f for f in EXPORT_FORMATS if f in raw.get("formats", DEFAULT_EXPORT_FORMATS))
+        return ExportSpec(formats, tuple(recipients))
 
 
 def _holds_index_event(rule: Rule, entry: Entry) -> bool:
