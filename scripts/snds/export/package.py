@@ -192,13 +192,11 @@ def _extracts(
 ) -> list[Extract]:
     """The cohort and the extracts of the last build: outputs of the build record that are not summaries, whose
     model is marked `meta: {snds_extract: TABLE}` and whose table is a physical table the definition extracts."""
-    from snds.catalog.committed import load_tables
     from snds.projects.generate import folder, schema
 
     relation_schema = schema(definition)
     marked = _marked_extracts(models_dir / folder(definition))
     physical = {p.name: (t, p) for t in definition.extract_tables for p in t.tables}
-    catalog = load_tables()
     present = {
         row[0]: row[0]
         for row in con.execute(
@@ -221,7 +219,7 @@ def _extracts(
             )
             continue
         else:
-            template = catalog[name].template if name in catalog else physical[name][0].template
+            template = physical[name][0].template
             allowed = (PSEUDONYM_COLUMN, *physical[name][1].columns)
         columns = tuple((str(c), str(t)) for c, t, *_ in con.execute(f'describe {relation_schema}."{name}"').fetchall())
         found.append(Extract(name, name, template, tuple(a.upper() for a in allowed), columns))
@@ -368,13 +366,13 @@ def export_project(
         recipients = resolve(definition.outputs.export.recipients, recipients_dir)
     except RecipientError as error:
         reasons += [f"project {definition.id}: {line}" for line in str(error).splitlines()]
-    built = None
-    if not reasons:
-        try:
-            built = read_built(database, definition)
-        except ProjectPageError as error:
-            reasons.append(str(error))
     with warehouse.connect(database) as con:
+        built = None
+        if not reasons:
+            try:  # its connection shares this one's database instance: no second opening
+                built = read_built(database, definition)
+            except ProjectPageError as error:
+                reasons.append(str(error))
         audit.create_audit_trail(con)
         who = getpass.getuser()
         try:

@@ -64,12 +64,17 @@ def _quoted(column: str) -> str:
 
 
 def _count_hits(con: duckdb.DuckDBPyConnection, relation: str, columns: list[tuple[str, str]]) -> list[int]:
-    """Hits per column of `relation`, each column given as (name, SQL expression of its text)."""
+    """Hits per column of `relation`, each column given as (name, SQL expression of its text): one pass over the
+    file, every non-null value as a row (unpivot) probing the correspondences' values, hashed once."""
     if not columns:
         return []
-    counts = ", ".join(f"count(*) filter (where {text} in (select v from {PSEUDONYMS_TABLE}))" for _, text in columns)
-    row = con.execute(f"select {counts} from {relation}").fetchall()[0]
-    return [int(n) for n in row] if row else [0] * len(columns)
+    texts = ", ".join(f"{text} as c{n}" for n, (_, text) in enumerate(columns))
+    found = con.execute(
+        f"select position, count(*) from (unpivot (select {texts} from {relation}) on columns(*) "
+        f"into name position value v) as cell join {PSEUDONYMS_TABLE} as known on cell.v = known.v group by position"
+    ).fetchall()
+    hits = {int(position[1:]): int(count) for position, count in found}
+    return [hits.get(n, 0) for n in range(len(columns))]
 
 
 def scan_file(con: duckdb.DuckDBPyConnection, path: Path, file_format: str) -> list[Hit]:
