@@ -454,15 +454,19 @@ def _package(
         progress.phase("checking the files: perimeter, pseudonyms, small cells")
         begun = time.monotonic()
         problems: list[str] = []
-        scan.load_pseudonyms(con)
         for name, (extract, file_format) in by_file.items():
-            path = plain / name
-            problems += _column_problems(definition.id, name, extract, scan.file_columns(con, path, file_format))
-            for hit in scan.scan_file(con, path, file_format):
-                problems.append(
-                    f"project {definition.id}: file {hit.file}: column {hit.column}: {hit.count} value"
-                    f"{'s are' if hit.count > 1 else ' is'} a platform or CNAM pseudonym"
-                )
+            problems += _column_problems(
+                definition.id, name, extract, scan.file_columns(con, plain / name, file_format)
+            )
+        try:
+            hits = scan.scan_files(con, [(plain / name, file_format) for name, (_, file_format) in by_file.items()])
+        except scan.ScanUnavailable as error:
+            raise ExportRefused([f"project {definition.id}: {error}"]) from None
+        problems += [
+            f"project {definition.id}: file {hit.file}: column {hit.column}: {hit.count} value"
+            f"{'s are' if hit.count > 1 else ' is'} a platform or CNAM pseudonym"
+            for hit in hits
+        ]
         problems += [
             f"project {definition.id}: file {page_name}: {where}: a count under {threshold} is shown"
             for where in small_cells(page, threshold)

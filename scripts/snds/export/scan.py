@@ -6,6 +6,10 @@ as text, it equals an identifier the CNAM delivered or a platform pseudonym, of 
 (`keys.person_pseudonyms`, `keys.professional_pseudonyms`, both columns each) or a pseudonym of the previous
 platform key (`keys.pseudonym_renewals`, while a renewal runs). An export needs zero hits; a hit is reported by
 file, column and count, never by value.
+
+One query scans every file: each file's non-null values, as text, one row per value (unpivot), semi-joined to the
+correspondences' columns; DuckDB builds its hash table on the smaller side (the files' values, for a project's
+extracts), so the correspondences are read once and never copied.
 """
 
 from __future__ import annotations
@@ -24,7 +28,6 @@ CORRESPONDENCES = (
     ("pseudonym_renewals", ("previous_pseudonym", "pseudonym")),
 )
 REQUIRED = ("person_pseudonyms", "professional_pseudonyms")
-PSEUDONYMS_TABLE = "export_scan_pseudonyms"
 
 
 class ScanUnavailable(RuntimeError):
@@ -38,8 +41,9 @@ class Hit:
     count: int
 
 
-def load_pseudonyms(con: duckdb.DuckDBPyConnection) -> int:
-    """Every identifier and pseudonym of the correspondences, once, in a temporary table; returns how many."""
+def scan_files(con: duckdb.DuckDBPyConnection, files: list[tuple[Path, str]]) -> list[Hit]:
+    """The hits of the written files, each (path, format: parquet, csv or xpt): for each column of each file, how
+    many of its values are an identifier or pseudonym of the correspondences (ScanUnavailable without them)."""
     listed = con.execute("select table_name from information_schema.tables where table_schema = 'keys'")
     present = {row[0] for row in listed.fetchall()}
     missing = [t for t in REQUIRED if t not in present]
@@ -47,74 +51,70 @@ def load_pseudonyms(con: duckdb.DuckDBPyConnection) -> int:
         raise ScanUnavailable(
             f"no keys.{', keys.'.join(missing)} in the database: the pseudonym scan cannot run (dbt build the base)"
         )
-    parts = [
-        f"select cast({column} as varchar) as v from keys.{table} where {column} is not null"
+    known = " union all ".join(
+        f"select cast({column} as varchar) as v from keys.{table}"
         for table, columns in CORRESPONDENCES
         if table in present
         for column in columns
-    ]
-    union = " union all ".join(parts)
-    con.execute(f"create or replace temp table {PSEUDONYMS_TABLE} as select distinct v from ({union})")
-    found = con.execute(f"select count(*) from {PSEUDONYMS_TABLE}").fetchall()[0]
-    return int(found[0]) if found else 0
+    )
+    views: list[str] = []
+    try:
+        cells, names = [], []
+        for index, (path, file_format) in enumerate(files):
+            relation, columns = _relation(con, path, file_format, f"export_scan_{index}", views)
+            names.append(columns)
+            if columns:
+                texts = ", ".join(f"{text} as c{n}" for n, (_, text) in enumerate(columns))
+                cells.append(
+                    f"select {index} as file_index, position, v from (unpivot (select {texts} from {relation}) "
+                    "on columns(*) into name position value v)"
+                )
+        if not cells:
+            return []
+        found = con.execute(
+            f"with known as ({known}), cells as ({' union all '.join(cells)}) "
+            "select file_index, position, count(*) from cells where v in (select v from known) "
+            "group by file_index, position order by file_index, position"
+        ).fetchall()
+    finally:
+        for view in views:
+            con.unregister(view)
+    ordered = sorted((int(f), int(position[1:]), int(count)) for f, position, count in found)
+    return [Hit(files[f][0].name, names[f][n][0], count) for f, n, count in ordered]
 
 
 def _quoted(column: str) -> str:
     return '"' + column.replace('"', '""') + '"'
 
 
-def _count_hits(con: duckdb.DuckDBPyConnection, relation: str, columns: list[tuple[str, str]]) -> list[int]:
-    """Hits per column of `relation`, each column given as (name, SQL expression of its text): one pass over the
-    file, every non-null value as a row (unpivot) probing the correspondences' values, hashed once."""
-    if not columns:
-        return []
-    texts = ", ".join(f"{text} as c{n}" for n, (_, text) in enumerate(columns))
-    found = con.execute(
-        f"select position, count(*) from (unpivot (select {texts} from {relation}) on columns(*) "
-        f"into name position value v) as cell join {PSEUDONYMS_TABLE} as known on cell.v = known.v group by position"
-    ).fetchall()
-    hits = {int(position[1:]): int(count) for position, count in found}
-    return [hits.get(n, 0) for n in range(len(columns))]
-
-
-def scan_file(con: duckdb.DuckDBPyConnection, path: Path, file_format: str) -> list[Hit]:
-    """The hits of one written file (Parquet, CSV or XPT): columns with at least one value that is a pseudonym."""
+def _relation(
+    con: duckdb.DuckDBPyConnection, path: Path, file_format: str, view: str, views: list[str]
+) -> tuple[str, list[tuple[str, str]]]:
+    """How to read one file, and its columns as (name, SQL expression of the value as text)."""
     literal = sql_literal(str(path))
     if file_format == "xpt":
-        return _scan_xpt(con, path)
+        import pyreadstat
+
+        frame, _ = pyreadstat.read_xport(str(path))
+        con.register(view, frame)
+        views.append(view)
+        columns = []
+        for name in frame.columns:
+            value = _quoted(str(name))
+            text = f"cast({value} as varchar)"
+            if frame[name].dtype.kind == "f":  # SAS numbers are doubles: 10000002.0 is written 10000002
+                text = (
+                    f"(case when {value} = trunc({value}) and abs({value}) < 1e18 "
+                    f"then cast(cast({value} as bigint) as varchar) else {text} end)"
+                )
+            columns.append((str(name), text))
+        return view, columns
     if file_format == "parquet":
         relation = f"read_parquet({literal})"
     else:  # csv: every value as the text the file holds
         relation = f"read_csv({literal}, delim=';', header=true, all_varchar=true, quote='\"', escape='\"')"
     names = [row[0] for row in con.execute(f"describe select * from {relation}").fetchall()]
-    columns = [(name, f"cast({_quoted(name)} as varchar)") for name in names]
-    return [
-        Hit(path.name, name, n) for (name, _), n in zip(columns, _count_hits(con, relation, columns), strict=True) if n
-    ]
-
-
-def _scan_xpt(con: duckdb.DuckDBPyConnection, path: Path) -> list[Hit]:
-    import pyreadstat
-
-    frame, _ = pyreadstat.read_xport(str(path))
-    view = "export_scan_xpt"
-    con.register(view, frame)
-    try:
-        columns = []
-        for name in frame.columns:
-            text = f"cast({_quoted(name)} as varchar)"
-            if frame[name].dtype.kind == "f":  # SAS numbers are doubles: 10000002.0 is written 10000002
-                value = _quoted(name)
-                text = (
-                    f"(case when {value} = trunc({value}) and abs({value}) < 1e18 "
-                    f"then cast(cast({value} as bigint) as varchar) else cast({value} as varchar) end)"
-                )
-            columns.append((str(name), text))
-        return [
-            Hit(path.name, name, n) for (name, _), n in zip(columns, _count_hits(con, view, columns), strict=True) if n
-        ]
-    finally:
-        con.unregister(view)
+    return relation, [(name, f"cast({_quoted(name)} as varchar)") for name in names]
 
 
 def file_columns(con: duckdb.DuckDBPyConnection, path: Path, file_format: str) -> list[str]:
