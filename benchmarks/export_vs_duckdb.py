@@ -182,7 +182,7 @@ def main() -> None:
     print(f"warehouse {args.database.relative_to(ROOT)} ({args.database.stat().st_size / GIB:.2f} GiB): {status}")
     from pyrage import x25519
 
-    work = Path(tempfile.mkdtemp(prefix="snds-export-bench-"))
+    work = Path(tempfile.mkdtemp(prefix="export-bench-"))
     try:
         (work / "recipients").mkdir()
         identity = x25519.Identity.generate()  # kept in memory only: the packages are not decrypted here

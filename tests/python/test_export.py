@@ -54,6 +54,16 @@ def recipients(identity: x25519.Identity, tmp_path_factory: pytest.TempPathFacto
     return folder
 
 
+@pytest.fixture(autouse=True)
+def private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """This test's own temporary directory (where the export makes its private one), so `leftovers` sees only
+    what this test's export left."""
+    folder = tmp_path / "tmpdir"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
 @pytest.fixture
 def warehouse(base: Warehouse, tmp_path: Path) -> Warehouse:
     """A copy for one test, which may plant what a check must catch."""
@@ -113,7 +123,10 @@ def assert_refused(result: Result, payload: dict, to: Path, warehouse: Warehouse
 def exported(base: Warehouse, recipients: Path, identity: x25519.Identity, tmp_path_factory: pytest.TempPathFactory):
     """One export of the module's warehouse, and its decrypted content."""
     folder = tmp_path_factory.mktemp("exported")
-    result, payload = export(base, recipients, folder / "package")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tempfile, "tempdir", str(folder))
+        result, payload = export(base, recipients, folder / "package")
+        assert not list(folder.glob("snds-export-*"))
     assert result.exit_code == 0, result.output
     return folder / "package", decrypt(folder / "package", identity, folder / "decrypted"), payload
 
