@@ -294,6 +294,43 @@ def quarantine(delivery_id: str, database: Path | None, as_json: bool) -> None:
     console.print(table)
 
 
+@main.command("audit")
+@click.option("--project", "project_id", default=None, metavar="ID", help="Only this project's life.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the latest N events.")
+@database_option
+@click.option("--json", "as_json", is_flag=True, help="Print the events as JSON on stdout.")
+def audit_trail(project_id: str | None, limit: int | None, database: Path | None, as_json: bool) -> None:
+    """The audit trail (audit.events): time, action, outcome, who and what, oldest first.
+
+    With --project, a project's whole life: its key, builds, imports, exports and closure (kept after it closed).
+    """
+    from rich.table import Table
+
+    from snds import audit, identifiers, warehouse
+    from snds.cli_common import EXIT_TOOL, EXIT_USAGE
+
+    try:
+        if project_id is not None:
+            identifiers.project_id(project_id)
+        with warehouse.connect(database or config.database_path()) as con:
+            found = audit.events(con, project_id, limit)
+    except identifiers.InvalidIdentifier as error:
+        fail(str(error), EXIT_USAGE)
+    except warehouse.WarehouseError as error:
+        fail(str(error), EXIT_TOOL)
+    if as_json:
+        click.echo(json.dumps({"project": project_id, "events": [e.as_json() for e in found]}, indent=2))
+        return
+    title = f"life of project {project_id}" if project_id else "audit trail"
+    if not found:
+        console.print(f"{title}: no event")
+        return
+    table = Table("time", "action", "outcome", "who", "what", title=f"{title} (audit.events)")
+    for event in found:
+        table.add_row(f"{event.at:%Y-%m-%d %H:%M:%S}", event.action, event.outcome, event.actor, event.summary)
+    console.print(table)
+
+
 @main.command("reference-delivery")
 @click.argument("out", type=click.Path(path_type=Path, file_okay=False))
 @reference_option
