@@ -19,6 +19,10 @@
       kind or none (never a list).
     A project model writes only into its schema or, named `<folder>__...`, into `keys`; no other model writes into
     a project schema.
+    A project's imports (`project_<id>.import_<name>`, `snds project import`) are read by its own models only, through
+    `project_import('<name>')`: no other model calls that macro, names another project's import in its SQL or reads
+    a project schema as a source.
+    A closed project (`snds project close`: a `project.close` event in `audit.events`) has no model built again.
     The lookups over the whole graph are made once per invocation, and only when a project model is selected.
 #}
 {% macro project_guard() -%}
@@ -42,15 +46,21 @@
 {%- set node = graph.nodes[unique_id] -%}
 {%- if node.fqn | length > 3 and node.fqn[1] == 'projects' -%}
 {%- do selected.append(node) -%}
-{%- elif node.schema.startswith('project_') -%}
+{%- else -%}
+{%- if node.schema.startswith('project_') -%}
 {%- do problems.append(
     "model " ~ node.name ~ ": writes into " ~ node.schema ~ ", a project schema, from outside models/projects/<id>/"
 ) -%}
+{%- endif -%}
+{%- for problem in project_guard_import_problems(node, none) -%}
+{%- do problems.append("model " ~ node.name ~ ": " ~ problem) -%}
+{%- endfor -%}
 {%- endif -%}
 {%- endfor -%}
 {%- if not selected -%}
 {{ return(problems) }}
 {%- endif -%}
+{%- set closed = project_guard_closed() -%}
 {%- set by_folder = {} -%}
 {%- for project_id, project in projects.items() -%}
 {%- do by_folder.update({project['folder']: project_id}) -%}
@@ -79,6 +89,12 @@
 {%- set where = "project " ~ project_id ~ ", " ~ where -%}
 {%- if project_id not in reported -%}
 {%- do reported.update({project_id: true}) -%}
+{%- if project_id in closed -%}
+{%- do problems.append(
+    where ~ ": project " ~ project_id ~ " closed on " ~ closed[project_id]
+    ~ " (its schema dropped, its key retired: no model of the project is built)"
+) -%}
+{%- endif -%}
 {%- if project['expires'] < today -%}
 {%- do problems.append(
     where ~ ": authorisation " ~ project['reference'] ~ " expired on " ~ project['expires']
@@ -104,6 +120,9 @@
 ) -%}
 {%- endif -%}
 {%- set keep_kind = project.get('identifier_kind') -%}
+{%- for problem in project_guard_import_problems(node, folder) -%}
+{%- do problems.append(where ~ ": " ~ problem) -%}
+{%- endfor -%}
 {%- for dependency in node.depends_on.nodes -%}
 {%- set upstream = graph.nodes.get(dependency) or graph.sources.get(dependency) -%}
 {%- set problem = project_guard_dependency_problem(upstream, folder, project, by_folder) -%}
@@ -207,4 +226,60 @@
 {{ return("") }}
 {%- endif -%}
 {{ return("depends on " ~ upstream.resource_type ~ " " ~ upstream.name ~ ", outside the perimeter") }}
+{%- endmacro %}
+
+{#
+    What `node` may not read of the projects' imports (`project_<id>.import_<name>`), as a list of problems: the macro
+    `project_import` called from outside a project's folder, an import of another project named in the model's SQL
+    (any quoting or spacing around the dot), a source in a project schema read from outside that project. `folder`:
+    the node's project folder, or none outside models/projects/.
+#}
+{% macro project_guard_import_problems(node, folder) -%}
+{%- set problems = [] -%}
+{%- set outside = " from outside models/projects/" -%}
+{%- if folder is none and 'macro.snds.project_import' in node.depends_on.macros -%}
+{%- do problems.append("reads a project's import (project_import)" ~ outside ~ "<id>/") -%}
+{%- endif -%}
+{%- set named = modules.re.findall(
+    'project_([a-z0-9_]+)[^a-z0-9_.]{0,3}[.][^a-z0-9_.]{0,3}import_', (node.raw_code or '') | lower
+) -%}
+{%- for owner in named | unique if owner != folder -%}
+{%- if folder is none -%}
+{%- do problems.append("reads project_" ~ owner ~ ".import_*, a project's import," ~ outside ~ owner ~ "/") -%}
+{%- else -%}
+{%- do problems.append("reads project_" ~ owner ~ ".import_*, an import of another project") -%}
+{%- endif -%}
+{%- endfor -%}
+{%- if folder is none -%}
+{%- for dependency in node.depends_on.nodes if dependency.startswith('source.') -%}
+{%- set source = graph.sources.get(dependency) -%}
+{%- if source is not none and ((source.schema or '') | lower).startswith('project_') -%}
+{%- do problems.append(
+    "reads source " ~ source.source_name ~ "." ~ source.name ~ " in " ~ source.schema | lower ~ ", a project schema,"
+    ~ outside ~ "<id>/"
+) -%}
+{%- endif -%}
+{%- endfor -%}
+{%- endif -%}
+{{ return(problems) }}
+{%- endmacro %}
+
+{#
+    The closed projects, by id, with the day they were closed (`project.close` events of `audit.events`), read when
+    the invocation builds, runs or tests (never when it only compiles: the Oracle compile has no database).
+#}
+{% macro project_guard_closed() -%}
+{%- set closed = {} -%}
+{%- if flags.WHICH in ['build', 'run', 'test', 'seed', 'snapshot'] -%}
+{%- set events = adapter.get_relation(database=target.database, schema='audit', identifier='events') -%}
+{%- if events is not none -%}
+{%- set query -%}
+select OBJECT, min(EVENT_AT) from {{ events }} where ACTION = 'project.close' and OUTCOME = 'done' group by OBJECT
+{%- endset -%}
+{%- for row in run_query(query) -%}
+{%- do closed.update({row[0]: (row[1] | string)[:10]}) -%}
+{%- endfor -%}
+{%- endif -%}
+{%- endif -%}
+{{ return(closed) }}
 {%- endmacro %}

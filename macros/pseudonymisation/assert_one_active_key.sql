@@ -9,6 +9,13 @@
 
 {% macro key_missing_message(scope, domain) -%}
 {%- set message = "pseudonymisation needs exactly one active " ~ scope ~ " key for " ~ domain ~ " identifiers" -%}
+{%- if scope.startswith('project:') -%}
+{%- set project_id = scope[8:] -%}
+{{ return(
+    message ~ ": run `snds keys init --project " ~ project_id ~ "`, unless the project was closed (its key is then"
+    ~ " retired for good: `snds audit --project " ~ project_id ~ "`)"
+) }}
+{%- endif -%}
 {{ return(message ~ ": run `snds keys init`") }}
 {%- endmacro %}
 

@@ -129,6 +129,10 @@ def init_project(con: duckdb.DuckDBPyConnection, project_id: str) -> str:
     with _transaction(con, "keys.init", scope) as event:
         if _keys_with(con, scope, ("active",)):
             raise KeyRefused(f"project {project_id} already has a key")
+        if _keys_with(con, scope, ("retired",)):
+            raise KeyRefused(
+                f"project {project_id} was closed (its key retired): a closed project never gets a key again"
+            )
         key_id = _next_id(con, scope)
         _insert(con, key_id, scope, {"person": random_key()})
         event["key_id"] = key_id

@@ -26,6 +26,7 @@ from snds.projects.generate import (
     project_files,
     write_files,
 )
+from snds.projects.lifecycle import closed_message
 from snds.projects.schema import PROJECTS_DIR
 
 
@@ -78,7 +79,11 @@ def write_generated(root: Path, generated: Generated) -> tuple[int, int]:
     return written + w, removed
 
 
-def check_buildable(definition: ProjectDefinition, today: date, key_present: bool) -> None:
+def check_buildable(definition: ProjectDefinition, today: date, key_present: bool, closed: date | None = None) -> None:
+    """ProjectBuildError when the project may not be built: closed (`closed`: the day, see `lifecycle.closed_on`),
+    its authorisation not valid today, or its key missing."""
+    if closed is not None:
+        raise ProjectBuildError(f"{closed_message(definition.id, closed)}; nothing is built")
     problem = definition.authorisation.problem_on(today)
     if problem:
         raise ProjectBuildError(f"project {definition.id}: {problem}; nothing is built")

@@ -122,7 +122,7 @@ def project_build(project_id: str, database: Path | None, report_dir: Path | Non
     """
     from datetime import date
 
-    from snds.cli_common import EXIT_DATA
+    from snds.cli_common import EXIT_DATA, EXIT_TOOL
     from snds.dbt import DbtError, dbt_database, run_dbt
     from snds.projects.build import (
         ProjectBuildError,
@@ -135,15 +135,20 @@ def project_build(project_id: str, database: Path | None, report_dir: Path | Non
     from snds.projects.check import KEY_MISSING, project_key_status
     from snds.projects.definition import ProjectDefinitionError
     from snds.projects.generate import GenerationError
+    from snds.projects.lifecycle import closed_on
+    from snds.warehouse import WarehouseError
 
     definition = _definition_or_fail(project_id)
     database = database or config.database_path()
     try:
         # a key that cannot be checked here (the database busy) is checked again by the build's hook
-        check_buildable(definition, date.today(), project_key_status(database, definition.id)[0] != KEY_MISSING)
+        key_present = project_key_status(database, definition.id)[0] != KEY_MISSING
+        check_buildable(definition, date.today(), key_present, closed_on(database, definition.id))
         generated = generate_all()
     except (ProjectDefinitionError, ProjectBuildError, GenerationError) as error:
         fail(str(error), EXIT_DATA)
+    except WarehouseError as error:
+        fail(str(error), EXIT_TOOL)
     written, _ = write_generated(config.PROJECT_ROOT, generated)
     console.print(f"project {definition.id}: {written} generated files written; building {selector(definition)}")
     try:
@@ -221,3 +226,8 @@ def publish_page(definition: ProjectDefinition, database: Path, report_dir: Path
 from snds.projects.export_commands import export  # noqa: E402  (appended: snds project export)
 
 project.add_command(export)
+
+from snds.projects.lifecycle_commands import project_close, project_import  # noqa: E402  (appended: import, close)
+
+project.add_command(project_import)
+project.add_command(project_close)
