@@ -24,8 +24,10 @@ runs it) and its peak memory the child's peak resident set (os.wait4), its own c
    - project build: `snds project build P_T2D` (definition and key checks, regeneration, `dbt build` of
      models/projects/p_t2d: the cohort models over the marts `events` and `persons` already built, the NUM_ENQ
      pseudonyms, the extracts, the profile, the build record and the data tests of the project's models; then the
-     project page, written beside the target path). Its partial parse is warmed first with the same `--vars` (the
-     full parse a first build pays after any other dbt command, or after a new commit, is timed apart).
+     project page, written beside the target path). Its partial parse is warmed first with the same commit in
+     SNDS_GIT_COMMIT (the parse a first build pays after any other dbt command is timed apart). The build writes no
+     JSON artifacts (`--no-write-json`): its node timings are taken from dbt's result in memory and printed by the
+     child.
    - hand SQL: the SQL file run statement by statement by the `duckdb` module alone. It reads the staging tables
      `snds.*` directly, as an SNDS programmer does (it applies the event layer's cleaning rules to the rows it
      needs, not to the whole base), the project key from `keys.key_material` as `project_pseudonyms` does, and
@@ -128,18 +130,34 @@ def _child_dbt(database: Path, target: Path, args: list[str]) -> dict:
 
 def _child_project(target: Path) -> None:
     """`snds project build P_T2D --report-dir <target>/../reports`, as the console script runs it, with dbt's files
-    in `target` (the page it publishes goes beside them, not into data/reports/)."""
+    in `target` (the page it publishes goes beside them, not into data/reports/); then dbt's node timings, read
+    from its result in memory (the build writes no run_results.json), as the last line of stdout."""
     import snds.dbt
 
     run_dbt = snds.dbt.run_dbt
+    runs = []
 
     def redirected(*args: str, target_path: Path | None = None, manifest=None):  # noqa: ANN001, ANN202
-        return run_dbt(*args, target_path=target_path or target, manifest=manifest)
+        runs.append(run_dbt(*args, target_path=target_path or target, manifest=manifest))
+        return runs[-1]
 
     snds.dbt.run_dbt = redirected
     from snds.cli import main
 
-    main(["project", "build", PROJECT, "--report-dir", str(target.parent / "reports")], prog_name="snds")
+    try:
+        main(["project", "build", PROJECT, "--report-dir", str(target.parent / "reports")], prog_name="snds")
+    finally:
+        if runs:
+            print(json.dumps(_node_timings(runs[-1].result.result)), flush=True)
+
+
+def _node_timings(result) -> dict:  # noqa: ANN001
+    """dbt's elapsed time of an invocation and each node's kind, execution time and compile/execute seconds."""
+    nodes = []
+    for node in getattr(result, "results", None) or []:
+        phases = {t.name: (t.completed_at - t.started_at).total_seconds() for t in node.timing if t.completed_at}
+        nodes.append([node.node.unique_id.split(".")[0], node.execution_time or 0.0, phases])
+    return {"elapsed_time": getattr(result, "elapsed_time", 0.0), "nodes": nodes}
 
 
 def _child_hand(database: Path, sql_file: Path) -> dict:
@@ -174,12 +192,13 @@ def _statements(text: str) -> list[str]:
 # The parent: runs the children, measures them, compares the outputs.
 
 
-def _run_child(kind: str, args: argparse.Namespace, *extra: str) -> dict:
-    """Run one child; its wall time and peak resident set (os.wait4: the child and its own children).
-    The preparation's progress (its stderr) is shown as it goes."""
+def _run_child(kind: str, args: argparse.Namespace, *extra: str, env: dict[str, str] | None = None) -> dict:
+    """Run one child (`env`: more environment variables); its wall time and peak resident set (os.wait4: the child
+    and its own children). The preparation's progress (its stderr) is shown as it goes."""
     command = [sys.executable, __file__, "--child", kind, "--database", str(args.database)]
     command += ["--target", str(args.target), "--delivery", str(args.delivery), *extra]
-    env = {**os.environ, "SNDS_DUCKDB_PATH": str(args.database), "DBT_LOG_PATH": str(args.target / "logs")}
+    env = {**os.environ, **(env or {}), "SNDS_DUCKDB_PATH": str(args.database)}
+    env["DBT_LOG_PATH"] = str(args.target / "logs")
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         shown = kind == "prepare"
         started, wall = time.perf_counter(), time.time()
@@ -194,7 +213,7 @@ def _run_child(kind: str, args: argparse.Namespace, *extra: str) -> dict:
         tail = "\n".join((stdout + stderr).strip().splitlines()[-40:])
         raise SystemExit(f"child {kind} failed (exit {child.returncode}):\n{tail}")
     lines = [line for line in stdout.strip().splitlines() if line.startswith("{")]
-    result = json.loads(lines[-1]) if lines and kind != "project" else {}
+    result = json.loads(lines[-1]) if lines else {}
     result.update(seconds=seconds, peak_mib=usage.ru_maxrss / 1024, output=stdout + stderr, wall=(wall, ended))
     return result
 
@@ -231,8 +250,8 @@ def _prepare(args: argparse.Namespace) -> tuple[str, float | None]:
     return f"prepared in {run['seconds']:.0f} s ({steps}; peak {run['peak_mib']:.0f} MiB)", run["seconds"]
 
 
-def _dbt(args: argparse.Namespace, *dbt_args: str) -> dict:
-    return _run_child("dbt", args, "--dbt-args", json.dumps(list(dbt_args)))
+def _dbt(args: argparse.Namespace, *dbt_args: str, env: dict[str, str] | None = None) -> dict:
+    return _run_child("dbt", args, "--dbt-args", json.dumps(list(dbt_args)), env=env)
 
 
 def _drop_outputs(database: Path, project: bool, hand: bool) -> None:
@@ -280,30 +299,19 @@ def _cohort_difference(database: Path) -> int:
         ).fetchone()[0]
 
 
-def _dbt_profile(target: Path) -> str:
-    """dbt's own time of the last invocation in `target`, split into node kinds and compile/execute (summed)."""
-    path = target / "run_results.json"
-    if not path.exists():
-        return ""
-    results = json.loads(path.read_text(encoding="utf-8"))
+def _dbt_profile(timings: dict) -> str:
+    """dbt's own time of the build's invocation (`_node_timings`), split into node kinds and compile/execute."""
     kinds: dict[str, list[float]] = {}
     phases = {"compile": 0.0, "execute": 0.0}
-    for result in results.get("results", []):
-        kinds.setdefault(result["unique_id"].split(".")[0], []).append(result.get("execution_time") or 0.0)
-        for timing in result.get("timing", []):
-            if timing["name"] in phases and timing.get("started_at") and timing.get("completed_at"):
-                phases[timing["name"]] += _instant(timing["completed_at"]) - _instant(timing["started_at"])
+    for kind, seconds, timing in timings.get("nodes", []):
+        kinds.setdefault(kind, []).append(seconds)
+        for name in phases:
+            phases[name] += timing.get(name, 0.0)
     nodes = ", ".join(f"{len(times)} {kind}s {sum(times):.1f} s" for kind, times in sorted(kinds.items()))
     return (
-        f"dbt's nodes {results.get('elapsed_time', 0):.1f} s ({nodes}; summed over 4 threads: "
+        f"dbt's nodes {timings.get('elapsed_time', 0):.1f} s ({nodes}; summed over the profile's threads: "
         f"compile {phases['compile']:.1f} s, execute {phases['execute']:.1f} s)"
     )
-
-
-def _instant(text: str) -> float:
-    from datetime import datetime
-
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
 LOG_MARKS = (
@@ -410,11 +418,12 @@ def main() -> None:
     from snds.projects.build import git_commit
 
     _drop_outputs(args.database, project=True, hand=True)
-    build_vars = json.dumps({"snds_git_commit": git_commit(ROOT)})
-    cold, warm = _dbt(args, "parse", "--vars", build_vars), _dbt(args, "parse", "--vars", build_vars)
+    commit = {"SNDS_GIT_COMMIT": git_commit(ROOT)}
+    cold, warm = _dbt(args, "parse", "--no-write-json", env=commit), _dbt(args, "parse", "--no-write-json", env=commit)
     print(
-        f"dbt parse with the build's --vars: {cold['seconds']:.1f} s after a dbt command without them (a full parse: "
-        f"what a first `snds project build` adds), {warm['seconds']:.1f} s warm (any dbt command's fixed cost)",
+        f"dbt parse with the build's SNDS_GIT_COMMIT: {cold['seconds']:.1f} s after a dbt command without it (what a "
+        f"first `snds project build` adds: the files that read it parsed again), {warm['seconds']:.1f} s warm (any "
+        "dbt command's fixed cost)",
         flush=True,
     )
 
@@ -423,9 +432,8 @@ def main() -> None:
     for attempt in range(args.repeat):
         _drop_outputs(args.database, project=True, hand=True)
         project = _run_child("project", args)
-        project["dbt_profile"] = _dbt_profile(args.target)
-        run_results = json.loads((args.target / "run_results.json").read_text(encoding="utf-8"))
-        project["nodes_seconds"] = run_results["elapsed_time"]
+        project["dbt_profile"] = _dbt_profile(project)
+        project["nodes_seconds"] = project["elapsed_time"]
         project["phases"] = _build_phases(args.target / "logs" / "dbt.log", *project["wall"])
         _drop_outputs(args.database, project=False, hand=True)
         hand = _run_child("hand", args)

@@ -10,10 +10,10 @@ members as (
 final as (
     select
         members.NUM_ENQ,
-        {{ generalise('KI_CCI_R', 'BEN_IDT_TOP', 'source_rows.BEN_IDT_TOP', keep_kind='death') }} as BEN_IDT_TOP,
+        source_rows.BEN_IDT_TOP as BEN_IDT_TOP,
         {{ generalise('KI_CCI_R', 'BEN_DCD_DTE', 'source_rows.BEN_DCD_DTE', keep_kind='death') }} as BEN_DCD_DTE,
-        {{ generalise('KI_CCI_R', 'DCD_CIM_COD', 'source_rows.DCD_CIM_COD', keep_kind='death') }} as DCD_CIM_COD,
-        {{ generalise('KI_CCI_R', 'DCD_CAU_COD', 'source_rows.DCD_CAU_COD', keep_kind='death') }} as DCD_CAU_COD
+        source_rows.DCD_CIM_COD as DCD_CIM_COD,
+        source_rows.DCD_CAU_COD as DCD_CAU_COD
     from source_rows
     inner join {{ ref('IR_BEN_R') }} via on source_rows.BEN_IDT_ANO = via.BEN_IDT_ANO
     inner join members on via.BEN_NIR_PSA = members.person_id

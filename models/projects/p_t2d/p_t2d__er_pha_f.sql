@@ -10,18 +10,18 @@ members as (
 final as (
     select
         members.NUM_ENQ,
-        {{ generalise('ER_PHA_F', 'PHA_ACT_QSN', 'source_rows.PHA_ACT_QSN', keep_kind='care_date') }} as PHA_ACT_QSN,
-        {{ generalise('ER_PHA_F', 'PHA_PRS_C13', 'source_rows.PHA_PRS_C13', keep_kind='care_date') }} as PHA_PRS_C13,
-        {{ generalise('ER_PHA_F', 'PHA_PRS_IDE', 'source_rows.PHA_PRS_IDE', keep_kind='care_date') }} as PHA_PRS_IDE,
-        {{ generalise('ER_PHA_F', 'DCT_ORD_NUM', 'source_rows.DCT_ORD_NUM', keep_kind='care_date') }} as DCT_ORD_NUM,
-        {{ generalise('ER_PHA_F', 'FLX_DIS_DTD', 'source_rows.FLX_DIS_DTD', keep_kind='care_date') }} as FLX_DIS_DTD,
-        {{ generalise('ER_PHA_F', 'FLX_EMT_NUM', 'source_rows.FLX_EMT_NUM', keep_kind='care_date') }} as FLX_EMT_NUM,
-        {{ generalise('ER_PHA_F', 'FLX_EMT_ORD', 'source_rows.FLX_EMT_ORD', keep_kind='care_date') }} as FLX_EMT_ORD,
-        {{ generalise('ER_PHA_F', 'FLX_EMT_TYP', 'source_rows.FLX_EMT_TYP', keep_kind='care_date') }} as FLX_EMT_TYP,
-        {{ generalise('ER_PHA_F', 'FLX_TRT_DTD', 'source_rows.FLX_TRT_DTD', keep_kind='care_date') }} as FLX_TRT_DTD,
-        {{ generalise('ER_PHA_F', 'ORG_CLE_NUM', 'source_rows.ORG_CLE_NUM', keep_kind='care_date') }} as ORG_CLE_NUM,
-        {{ generalise('ER_PHA_F', 'PRS_ORD_NUM', 'source_rows.PRS_ORD_NUM', keep_kind='care_date') }} as PRS_ORD_NUM,
-        {{ generalise('ER_PHA_F', 'REM_TYP_AFF', 'source_rows.REM_TYP_AFF', keep_kind='care_date') }} as REM_TYP_AFF
+        source_rows.PHA_ACT_QSN as PHA_ACT_QSN,
+        source_rows.PHA_PRS_C13 as PHA_PRS_C13,
+        source_rows.PHA_PRS_IDE as PHA_PRS_IDE,
+        source_rows.DCT_ORD_NUM as DCT_ORD_NUM,
+        source_rows.FLX_DIS_DTD as FLX_DIS_DTD,
+        source_rows.FLX_EMT_NUM as FLX_EMT_NUM,
+        source_rows.FLX_EMT_ORD as FLX_EMT_ORD,
+        source_rows.FLX_EMT_TYP as FLX_EMT_TYP,
+        source_rows.FLX_TRT_DTD as FLX_TRT_DTD,
+        source_rows.ORG_CLE_NUM as ORG_CLE_NUM,
+        source_rows.PRS_ORD_NUM as PRS_ORD_NUM,
+        source_rows.REM_TYP_AFF as REM_TYP_AFF
     from source_rows
     inner join {{ ref('ER_PRS_F') }} via on source_rows.DCT_ORD_NUM = via.DCT_ORD_NUM and source_rows.FLX_DIS_DTD = via.FLX_DIS_DTD and source_rows.FLX_EMT_NUM = via.FLX_EMT_NUM and source_rows.FLX_EMT_ORD = via.FLX_EMT_ORD and source_rows.FLX_EMT_TYP = via.FLX_EMT_TYP and source_rows.FLX_TRT_DTD = via.FLX_TRT_DTD and source_rows.ORG_CLE_NUM = via.ORG_CLE_NUM and source_rows.PRS_ORD_NUM = via.PRS_ORD_NUM and source_rows.REM_TYP_AFF = via.REM_TYP_AFF
     inner join members on via.BEN_NIR_PSA = members.person_id

@@ -10,10 +10,10 @@ members as (
 final as (
     select
         members.NUM_ENQ,
-        {{ generalise('IR_BEN_R', 'BEN_RNG_GEM', 'source_rows.BEN_RNG_GEM', keep_kind='care_date') }} as BEN_RNG_GEM,
+        source_rows.BEN_RNG_GEM as BEN_RNG_GEM,
         {{ generalise('IR_BEN_R', 'BEN_NAI_ANN', 'source_rows.BEN_NAI_ANN', keep_kind='care_date') }} as BEN_NAI_ANN,
         {{ generalise('IR_BEN_R', 'BEN_NAI_MOI', 'source_rows.BEN_NAI_MOI', keep_kind='care_date') }} as BEN_NAI_MOI,
-        {{ generalise('IR_BEN_R', 'BEN_SEX_COD', 'source_rows.BEN_SEX_COD', keep_kind='care_date') }} as BEN_SEX_COD,
+        source_rows.BEN_SEX_COD as BEN_SEX_COD,
         {{ generalise('IR_BEN_R', 'BEN_DCD_DTE', 'source_rows.BEN_DCD_DTE', keep_kind='care_date') }} as BEN_DCD_DTE
     from source_rows
     inner join members on source_rows.BEN_NIR_PSA = members.person_id

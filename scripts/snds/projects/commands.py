@@ -123,7 +123,7 @@ def project_build(project_id: str, database: Path | None, report_dir: Path | Non
     from datetime import date
 
     from snds.cli_common import EXIT_DATA, EXIT_TOOL
-    from snds.dbt import DbtError, dbt_database, run_dbt
+    from snds.dbt import DbtError, dbt_database, dbt_environment, gc_paused, run_dbt
     from snds.projects.build import (
         ProjectBuildError,
         check_buildable,
@@ -152,9 +152,11 @@ def project_build(project_id: str, database: Path | None, report_dir: Path | Non
     written, _ = write_generated(config.PROJECT_ROOT, generated)
     console.print(f"project {definition.id}: {written} generated files written; building {selector(definition)}")
     try:
-        with dbt_database(database):
-            commit = json.dumps({"snds_git_commit": git_commit(config.PROJECT_ROOT)})
-            run_dbt("build", "--select", selector(definition), "--vars", commit)
+        # the commit through the environment, not --vars (other --vars than the last invocation's: a full parse);
+        # no JSON artifacts (the 34 MB manifest.json ...): the build record and the audit event say what was built
+        commit = git_commit(config.PROJECT_ROOT)
+        with dbt_database(database), dbt_environment("SNDS_GIT_COMMIT", commit), gc_paused():
+            run_dbt("build", "--select", selector(definition), "--no-write-json")
     except DbtError as error:
         fail(f"project {definition.id}: {error}", EXIT_DATA)
     console.print(f"project {definition.id}: built in schema project_{definition.id.lower()}")

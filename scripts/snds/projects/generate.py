@@ -65,6 +65,7 @@ def _extract_sql(
 ) -> tuple[str, list[str]]:
     """The extract's SQL and its columns (NUM_ENQ first, then the authorised non-identifying columns)."""
     direct = {c.name.upper() for c in entry.columns if c.identifier_class.startswith("direct")}
+    potential = {c.name.upper() for c in entry.columns if c.identifier_class == "potential"}
     kept = [c for c in table.columns if c.upper() not in direct]
     keep_kind = definition.perimeter.identifier_kind
     members = cohort_sql.model_name(definition, "members")
@@ -89,6 +90,9 @@ def _extract_sql(
     selected = [f"        members.{PSEUDONYM_COLUMN}"]
     for column in kept:
         value = f"source_rows.{column}"
+        if column.upper() not in potential:  # what `generalise` gives such a column, without its cost at compile
+            selected.append(f"        {value} as {column}")
+            continue
         generalised = f"{{{{ generalise('{table.name}', '{column}', '{value}', keep_kind={keep_kind!r}) }}}}"
         selected.append(f"        {generalised} as {column}")
     lines.append(
@@ -233,7 +237,7 @@ def _build_sql(definition: ProjectDefinition, extracts: list[tuple[str, str]]) -
     name = lambda part: cohort_sql.model_name(definition, part)  # noqa: E731
     detail_jinja = (
         f"{{'definition_sha256': '{definition.sha256}', 'record': '{schema(definition)}.build', "
-        "'dbt_invocation_id': invocation_id, 'git_commit': var('snds_git_commit', 'unknown')}"
+        "'dbt_invocation_id': invocation_id, 'git_commit': env_var('SNDS_GIT_COMMIT', 'unknown')}"
     )
     hook = f"{{{{ audit_event('project.build', '{definition.id}', 'built', {detail_jinja}) }}}}"
     outputs = [*((summary, name(summary)) for summary in SUMMARIES), *extracts]
@@ -254,7 +258,8 @@ def _build_sql(definition: ProjectDefinition, extracts: list[tuple[str, str]]) -
         "    select\n"
         f"        cast('{definition.id}' as varchar(48)) as project_id,\n"
         f"        cast('{definition.sha256}' as varchar(64)) as definition_sha256,\n"
-        "        cast('{{ var('snds_git_commit', 'unknown') | replace(\"'\", '') }}' as varchar(40)) as git_commit,\n"
+        "        cast('{{ env_var('SNDS_GIT_COMMIT', 'unknown') | replace(\"'\", '') }}' as varchar(40))"
+        " as git_commit,\n"
         "        cast('{{ invocation_id }}' as varchar(36)) as dbt_invocation_id,\n"
         "        cast(item_kind as varchar(16)) as item_kind,\n"
         "        cast(item_name as varchar(128)) as item_name,\n"
