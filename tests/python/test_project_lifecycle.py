@@ -338,8 +338,8 @@ def test_close_drops_the_project_and_retires_its_key(warehouse: Warehouse, close
     assert key.exit_code == 1 and "a closed project never gets a key again" in key.output
 
 
-def test_a_closed_project_is_never_built_or_imported_again(
-    warehouse: Warehouse, persons: Persons, project_copy: ProjectCopy, closed: Result
+def test_a_closed_project_is_never_built_imported_or_exported_again(
+    warehouse: Warehouse, persons: Persons, project_copy: ProjectCopy, closed: Result, tmp_path: Path
 ) -> None:
     reason = f"project P_T2D closed on {TODAY}"
     build = snds("project", "build", "P_T2D", "--database", str(warehouse.database))
@@ -347,6 +347,8 @@ def test_a_closed_project_is_never_built_or_imported_again(
     again = snds("project", "import", "P_T2D", str(persons.file), "--as", "late", "--database",
                  str(warehouse.database))  # fmt: skip
     assert again.exit_code == 1 and reason in again.output
+    export = snds("project", "export", "P_T2D", "--database", str(warehouse.database), "--to", str(tmp_path / "out"))
+    assert export.exit_code == 1 and reason in export.output and not (tmp_path / "out").exists()
     plain = project_copy.build("projects/p_t2d", warehouse.database)  # a plain `dbt build` of the project's folder
     message = _failure(plain)
     assert not plain.success and GUARD_FAILED in message and reason in message, message

@@ -1,6 +1,6 @@
 """`snds project check ID`: the definition, its authorisation on today's date, its codes and its project key.
 
-Needs no database: the database is opened (read-only, never created) only to say whether the project key exists.
+Needs no database: the database is opened (never created) only to say whether the project key exists.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from snds.projects.codes import unknown_codes
 from snds.projects.definition import ProjectDefinition, Rule, as_json
 
 KEY_PRESENT, KEY_MISSING, KEY_NOT_CHECKED = "present", "missing", "not checked"
+KEY_CHECK_WAIT_SECONDS = 2.0  # a check says "not checked" soon rather than wait for a busy database
 
 
 @dataclass(frozen=True)
@@ -67,8 +68,8 @@ def project_key_status(database: Path, project_id: str) -> tuple[str, str | None
         return KEY_NOT_CHECKED, str(error)
     if not database.is_file():
         return KEY_NOT_CHECKED, f"no database at {database}"
-    try:
-        with duckdb.connect(str(database), read_only=True) as con:
+    try:  # not read-only: a read-only opening fails while this process holds the file (dbt, the demo's steps)
+        with warehouse.connect(database, wait_seconds=KEY_CHECK_WAIT_SECONDS) as con:
             known = con.execute(
                 "select count(*) from information_schema.tables where table_schema = 'keys' "
                 "and table_name = 'key_material'"
@@ -81,6 +82,8 @@ def project_key_status(database: Path, project_id: str) -> tuple[str, str | None
             ).fetchone()
     except duckdb.Error as error:
         return KEY_NOT_CHECKED, f"{database} cannot be read now ({type(error).__name__})"
+    except warehouse.WarehouseError as error:
+        return KEY_NOT_CHECKED, str(error)
     return (KEY_PRESENT if row and row[0] else KEY_MISSING), None
 
 

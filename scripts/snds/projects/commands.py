@@ -10,6 +10,8 @@ import click
 
 from snds import config
 from snds.cli_common import console, database_option, fail
+from snds.projects.export_commands import export
+from snds.projects.lifecycle_commands import project_close, project_import
 
 if TYPE_CHECKING:
     from snds.projects.definition import ProjectDefinition
@@ -138,7 +140,7 @@ def project_build(project_id: str, database: Path | None, report_dir: Path | Non
     from snds.projects.lifecycle import closed_on
     from snds.warehouse import WarehouseError
 
-    definition = _definition_or_fail(project_id)
+    definition = definition_or_fail(project_id)
     database = database or config.database_path()
     try:
         # a key that cannot be checked here (the database busy) is checked again by the build's hook
@@ -174,10 +176,10 @@ def project_report(project_id: str, database: Path | None, report_dir: Path | No
     Exit 1 when the project was not built, or was built from another version of its definition; 2 when ID is not
     a safe project identifier or has no definition.
     """
-    publish_page(_definition_or_fail(project_id), database or config.database_path(), report_dir)
+    publish_page(definition_or_fail(project_id), database or config.database_path(), report_dir)
 
 
-def _definition_or_fail(project_id: str) -> ProjectDefinition:
+def definition_or_fail(project_id: str) -> ProjectDefinition:
     """projects/ID.yml loaded; exit 2 for an unsafe id or a missing file, 1 for a wrong definition."""
     from snds import identifiers
     from snds.cli_common import EXIT_DATA, EXIT_USAGE
@@ -225,11 +227,6 @@ def publish_page(definition: ProjectDefinition, database: Path, report_dir: Path
     )
 
 
-from snds.projects.export_commands import export  # noqa: E402  (appended: snds project export)
-
 project.add_command(export)
-
-from snds.projects.lifecycle_commands import project_close, project_import  # noqa: E402  (appended: import, close)
-
 project.add_command(project_import)
 project.add_command(project_close)

@@ -66,7 +66,7 @@ def project_import(
     """
     from snds import audit, identifiers, warehouse
     from snds.ingest.limits import load_limits
-    from snds.projects.commands import _definition_or_fail
+    from snds.projects.commands import definition_or_fail
     from snds.projects.imports import (
         IMPORT_ACTION,
         ImportRefused,
@@ -88,7 +88,7 @@ def project_import(
     try:
         closed = closed_on(target, project_id)
         if closed is None:
-            definition = _definition_or_fail(project_id)
+            definition = definition_or_fail(project_id)
             problem = definition.authorisation.problem_on(date.today())
         with warehouse.connect(target) as con:
             audit.create_audit_trail(con)
