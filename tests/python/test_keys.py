@@ -135,8 +135,9 @@ def test_project_keys_are_random_and_closable(con: duckdb.DuckDBPyConnection) ->
         store.init_project(con, "P001'; drop table keys.key_material; --")
     prints = {k.fingerprint for k in store.list_keys(con)}
     assert len(prints) == 2
-    store.retire_project(con, "P001")
-    assert store.init_project(con, "P001") == "project:P001-v2"
+    store.retire_project(con, "P001")  # the project is closed: its pseudonyms can never be made again
+    with pytest.raises(KeyRefused, match="was closed"):
+        store.init_project(con, "P001")
 
 
 def _planted(tmp_path: Path, text: str) -> Path:
