@@ -336,6 +336,8 @@ def test_close_drops_the_project_and_retires_its_key(warehouse: Warehouse, close
     assert again.exit_code == 1 and f"project P_T2D closed on {TODAY}" in again.output
     key = snds("keys", "init", "--project", "P_T2D", "--database", str(warehouse.database))
     assert key.exit_code == 1 and "a closed project never gets a key again" in key.output
+    check = snds("project", "check", "P_T2D", "--database", str(warehouse.database))
+    assert check.exit_code == 1 and f"project P_T2D closed on {TODAY}: nothing may be built" in check.output
 
 
 def test_a_closed_project_is_never_built_imported_or_exported_again(

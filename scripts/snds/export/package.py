@@ -344,7 +344,6 @@ def export_project(
     """Export the project's last build to `destination` (see the module's docstring); ExportRefused with the
     reasons when a check fails (audited, nothing left behind), DestinationError, WarehouseError."""
     from snds.projects.check import KEY_MISSING, KEY_PRESENT, check_project, summary_lines
-    from snds.projects.lifecycle import closed_message, closed_on_with
     from snds.projects.page import ProjectPageError, page_report, read_built
 
     today = today or date.today()
@@ -369,9 +368,6 @@ def export_project(
         reasons += [f"project {definition.id}: {line}" for line in str(error).splitlines()]
     with warehouse.connect(database) as con:
         built = None
-        closed = closed_on_with(con, definition.id)
-        if closed is not None:
-            reasons.insert(0, closed_message(definition.id, closed))
         if not reasons:
             try:  # its connection shares this one's database instance: no second opening
                 built = read_built(database, definition)

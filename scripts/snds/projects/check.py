@@ -15,6 +15,7 @@ import duckdb
 from snds import warehouse
 from snds.projects.codes import unknown_codes
 from snds.projects.definition import ProjectDefinition, Rule, as_json
+from snds.projects.lifecycle import closed_message, closed_on
 
 KEY_PRESENT, KEY_MISSING, KEY_NOT_CHECKED = "present", "missing", "not checked"
 KEY_CHECK_WAIT_SECONDS = 2.0  # a check says "not checked" soon rather than wait for a busy database
@@ -51,13 +52,24 @@ def check_project(definition: ProjectDefinition, today: date, database: Path, re
     else:
         warnings.append(f"codes not checked: no dictionary at {reference} (set SNDS_REFERENCE_DIR)")
     key, why = project_key_status(database, definition.id)
-    if key == KEY_MISSING:
+    closed = _closed_on(database, definition.id) if key == KEY_MISSING else None
+    if closed is not None:
+        errors.append(f"{closed_message(definition.id, closed)}: nothing may be built, imported or exported")
+    elif key == KEY_MISSING:
         warnings.append(
             f"project key missing: run snds keys init --project {definition.id} (before snds project build)"
         )
     elif why:
         warnings.append(f"project key not checked: {why}")
     return CheckResult(definition, tuple(errors), tuple(warnings), key)
+
+
+def _closed_on(database: Path, project_id: str) -> date | None:
+    """The day the project was closed, or None (also when that cannot be read now: the key check says so)."""
+    try:
+        return closed_on(database, project_id)
+    except warehouse.WarehouseError:
+        return None
 
 
 def project_key_status(database: Path, project_id: str) -> tuple[str, str | None]:
