@@ -20,6 +20,7 @@ from snds import config
 from snds.cli import main
 from snds.cli_common import EXIT_DATA, EXIT_USAGE
 from snds.projects.codes import unknown_codes
+from snds.projects.cohort_sql import candidates_sql
 from snds.projects.definition import (
     CodeSet,
     ProjectDefinition,
@@ -92,6 +93,10 @@ def test_p_t2d_is_the_issue_definition() -> None:
 
 def test_p_mi_is_the_issue_definition() -> None:
     d = load_definition(PROJECTS_DIR / "P_MI.yml")
+    assert d.cohort.entry.starts_in_study  # a stay admitted before 2019 is no infarction of the period
+    entry_sql = candidates_sql(d).split("entry_events as (")[1].split(")")[0]
+    assert "events.start_date as event_date" in entry_sql
+    assert "events.start_date between date '2019-01-01' and date '2020-12-31'" in entry_sql
     (entry,) = d.cohort.entry.criteria
     assert (entry.code_set, entry.domain, entry.sources, entry.positions) == (
         "mi",
@@ -130,7 +135,7 @@ def test_defaults_are_filled_in(tmp_path: Path) -> None:
     doc["cohort"]["entry"]["criteria"] = [{"code_set": "t2d"}]
     d = load_definition(_write(tmp_path, doc))
     assert d.outputs.small_cell_threshold == 11 and d.cohort.follow_up.end == "study_end"
-    assert d.cohort.entry.occurrence == "first"
+    assert d.cohort.entry.occurrence == "first" and not d.cohort.entry.starts_in_study
     (criterion,) = d.cohort.entry.criteria
     assert criterion.domain == "diagnosis" and criterion.sources == ("MCO", "SSR", "HAD", "RIP")
     assert criterion.positions == ("principal", "related", "associated")

@@ -154,13 +154,13 @@ def _expected_mi(w: Warehouse) -> list[tuple]:
 
 
 def _mi_entries(w: Warehouse, select: str) -> list[tuple]:
-    """`select` over CTEs `entries`, each I21 stay meeting the period at the later of its admission and the study
-    start (docs/projects.md), `failing`, the entries with an I21 stay in the 365 days before, and `incident`."""
+    """`select` over CTEs `entries`, each I21 stay admitted in the period at its admission (P_MI's
+    `starts_in_study`, docs/projects.md), `failing`, the entries with an I21 stay in the 365 days before, and
+    `incident`."""
     return w.query(f"""
         with {_incident_mi(w)},
         entries as (
-            select distinct person, greatest(day, date '{START}') as index_day from mi
-            where day <= date '{END}' and end_day >= date '{START}'
+            select distinct person, day as index_day from mi where day between date '{START}' and date '{END}'
         ),
         failing as (
             select * from entries where exists (select 1 from mi earlier where earlier.person = entries.person
@@ -192,8 +192,9 @@ def test_p_mi_exclusion_removes_the_persons_whose_i21_stays_follow_an_earlier_on
 
     Within delivered years 2019-2020 a person's earliest I21 stay admitted in the period always passes the rule, so
     the generator plants second I21 stays (truth: recurrent_myocardial_infarction): 'before', admitted in December
-    2018 and discharged in January 2019 (filed in T_MCO19), which makes the person's 2019 stay non-incident and
-    removes the person; 'within_365_days', which removes a later candidate only; 'over_365_days', which removes none.
+    2018 and discharged in January 2019 (filed in T_MCO19: not an entry, since it starts before the period), which
+    makes the person's 2019 stay non-incident and removes the person; 'within_365_days', which removes a later
+    candidate only; 'over_365_days', which removes none.
     """
     w = warehouse
     planted = json.loads(truth_path(w.deliveries / "D2019").read_text(encoding="utf-8"))["stories"]

@@ -124,7 +124,8 @@ def summary_lines(result: CheckResult) -> list[str]:
         ]
         lines.append(f"  {code_set.name} ({code_set.system}): {'; '.join(p for p in parts if p)}")
     entry = d.cohort.entry
-    lines.append(f"entry ({entry.occurrence} occurrence in the study period), any of:")
+    period = "starting in the study period" if entry.starts_in_study else "in the study period"
+    lines.append(f"entry ({entry.occurrence} occurrence {period}), any of:")
     lines += [f"  {_criterion(c)}" for c in entry.criteria]
     lines.append("rules:" if d.cohort.inclusion else "rules: none")
     lines += [f"  {i}. {rule.name}: {_rule(rule)}" for i, rule in enumerate(d.cohort.inclusion, 1)]

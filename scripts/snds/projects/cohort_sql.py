@@ -132,6 +132,12 @@ def candidates_sql(definition: ProjectDefinition) -> str:
     cohort, study = definition.cohort, definition.study
     entry = " or ".join(f"({criterion_condition(c, cohort)})" for c in cohort.entry.criteria)
     occurrence = "the first occurrence" if cohort.entry.occurrence == "first" else "every occurrence"
+    if cohort.entry.starts_in_study:
+        dated = "events.start_date"
+        where = f"events.start_date between {date_literal(study.start)} and {date_literal(study.end)}"
+    else:
+        dated = f"greatest(events.start_date, {date_literal(study.start)})"
+        where = in_period(study.start, study.end)
     if cohort.entry.occurrence == "first":
         picked = "select person_id, min(event_date) as index_date\n    from entry_events\n    group by person_id"
     else:
@@ -140,10 +146,10 @@ def candidates_sql(definition: ProjectDefinition) -> str:
         "events as (\n    select * from {{ ref('events') }}\n)",
         "persons as (\n    select * from {{ ref('persons') }}\n)",
         "entry_events as (\n"
-        f"    -- entry: {occurrence} in the study period\n"
-        f"    select events.person_id, greatest(events.start_date, {date_literal(study.start)}) as event_date\n"
+        f"    -- entry: {occurrence} {_entry_period(cohort)}\n"
+        f"    select events.person_id, {dated} as event_date\n"
         "    from events\n"
-        f"    where {in_period(study.start, study.end)}\n"
+        f"    where {where}\n"
         f"        and ({entry})\n"
         ")",
         f"candidates as (\n    {picked}\n)",
@@ -210,10 +216,14 @@ def selected_sql(definition: ProjectDefinition) -> str:
     )
 
 
+def _entry_period(cohort: Cohort) -> str:
+    return "starting in the study period" if cohort.entry.starts_in_study else "in the study period"
+
+
 def attrition_steps(definition: ProjectDefinition) -> list[tuple[str, str]]:
     """(description, condition over candidates) per step, each step keeping the conditions before it."""
     cohort = definition.cohort
-    steps = [(f"an entry event in the study period ({cohort.entry.occurrence} occurrence)", "1 = 1")]
+    steps = [(f"an entry event {_entry_period(cohort)} ({cohort.entry.occurrence} occurrence)", "1 = 1")]
     steps += [(r.name, rule_passes(n, r)) for n, r in enumerate(cohort.inclusion, start=1)]
     age, sex = age_passes(cohort), sex_passes(cohort)
     if age:

@@ -204,6 +204,7 @@ class Entry:
 
     occurrence: str  # "first" or "every"
     criteria: tuple[Criterion, ...]
+    starts_in_study: bool = False  # only events starting in the period enter (else: events meeting it)
 
 
 @dataclass(frozen=True)
@@ -517,6 +518,7 @@ class _Builder:
         entry = Entry(
             entry_raw.get("occurrence", "first"),
             tuple(criterion(("cohort", "entry", "criteria", i), c) for i, c in enumerate(entry_raw["criteria"])),
+            entry_raw.get("starts_in_study", False),
         )
         rules = []
         for index, spec in enumerate(raw.get("inclusion", ())):
