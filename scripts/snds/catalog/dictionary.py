@@ -113,6 +113,16 @@ def read_dictionary(reference_dir: Path) -> list[DictTable]:
     return sorted((_with_parent_spelling(t, by_name) for t in tables), key=lambda t: t.name)
 
 
+def schema_table_paths(reference_dir: Path) -> dict[str, Path]:
+    """Each table or template file of schemas/, by name: to read a few of them alone (`read_schema_table`)."""
+    return {path.stem: path for path in (reference_dir / "schemas").rglob("*.json")}
+
+
+def read_schema_table(path: Path, reference_dir: Path) -> DictTable:
+    """One table or template of schemas/ (its links keep the dictionary's spelling of parent columns)."""
+    return _read_table(path, reference_dir / "schemas")
+
+
 def _load_json(path: Path) -> dict:
     try:
         return json.loads(path.read_text(encoding="utf-8"))

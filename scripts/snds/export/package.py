@@ -242,17 +242,16 @@ def _marked_extracts(folder: Path) -> set[str]:
 
 def dictionary_labels(templates: set[str], reference: Path) -> dict[str, tuple[str, dict[str, str]]]:
     """Each template's label and column labels from the SNDS dictionary (empty when it is not there)."""
-    from snds.catalog.dictionary import DictionaryError, _read_table
+    from snds.catalog.dictionary import DictionaryError, read_schema_table, schema_table_paths
 
-    schemas = reference / "schemas"
-    if not schemas.is_dir():
+    if not (reference / "schemas").is_dir():
         return {}
-    paths = {p.stem: p for p in schemas.rglob("*.json")}
+    paths = schema_table_paths(reference)
     labels: dict[str, tuple[str, dict[str, str]]] = {}
     for template in sorted(templates):
         if template in paths:
             try:
-                table = _read_table(paths[template], schemas)
+                table = read_schema_table(paths[template], reference)
             except (DictionaryError, KeyError, ValueError):
                 continue
             labels[template] = (table.label.strip(), {c.name.upper(): c.label.strip() for c in table.columns})
