@@ -23,6 +23,11 @@ def _checked(kind: str, value: str, pattern: re.Pattern[str], rule: str) -> str:
     return value
 
 
+def project_schema(project_id: str) -> str:
+    """The schema of a project's tables, `project_<id>` in lower case, for an id that matched PROJECT_ID."""
+    return f"project_{project_id.lower()}"
+
+
 def delivery_id(value: str) -> str:
     """The delivery identifier (its directory name), or InvalidIdentifier."""
     return _checked("delivery", value, DELIVERY_ID, "1 to 64 letters, digits, _ or -, starting with a letter or digit")

@@ -136,7 +136,7 @@ def project_build(project_id: str, database: Path | None, report_dir: Path | Non
     )
     from snds.projects.check import KEY_MISSING, project_key_status
     from snds.projects.definition import ProjectDefinitionError
-    from snds.projects.generate import GenerationError
+    from snds.projects.generate import GenerationError, schema
     from snds.projects.lifecycle import closed_on
     from snds.warehouse import WarehouseError
 
@@ -161,7 +161,7 @@ def project_build(project_id: str, database: Path | None, report_dir: Path | Non
             run_dbt("build", "--select", selector(definition), "--no-write-json")
     except DbtError as error:
         fail(f"project {definition.id}: {error}", EXIT_DATA)
-    console.print(f"project {definition.id}: built in schema project_{definition.id.lower()}")
+    console.print(f"project {definition.id}: built in schema {schema(definition)}")
     publish_page(definition, database, report_dir)
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from snds import identifiers
 from snds.catalog.committed import CatalogTable
 from snds.catalog.conventions import load_conventions
 from snds.projects import cohort_sql, profile
@@ -48,7 +49,7 @@ def folder(definition: ProjectDefinition) -> str:
 
 
 def schema(definition: ProjectDefinition) -> str:
-    return f"project_{folder(definition)}"
+    return identifiers.project_schema(definition.id)
 
 
 def _header(definition: ProjectDefinition) -> str:

@@ -327,7 +327,7 @@ def import_file(
     name = import_name(name)
     ensure_open(con, project_id)
     verified = _verify(file, name, schema, limits, sha256)
-    project_schema = f"project_{project_id.lower()}"
+    project_schema = identifiers.project_schema(project_id)
     table = f"{project_schema}.import_{name}"
     store.create_key_store(con)
     if schema.identifier is not None:

@@ -107,7 +107,7 @@ def close_project(con: duckdb.DuckDBPyConnection, project_id: str, reason: str, 
     audit.create_audit_trail(con)
     store.create_key_store(con)
     ensure_open(con, project_id)
-    schema = f"project_{project_id.lower()}"
+    schema = identifiers.project_schema(project_id)
     restricted = _restricted_tables(con, project_id)
     scope = store.project_scope(project_id)
     keys = [k for k in store.list_keys(con) if k.scope == scope]
