@@ -2,7 +2,7 @@
 {# For each table: its potential identifiers (COLUMN: [kind, generalisation, type, format]) and its direct
    identifiers, column names in upper case, read by the `generalise` macro. #}
 {% macro snds_potential_identifiers() %}
-{{ return({
+{{ return(fromjson('{
     "AGE_BEN_SNDS": {"potential": {}, "direct": []},
     "AT_1IJ_V": {"potential": {}, "direct": []},
     "AT_AAT_V": {"potential": {}, "direct": []},
@@ -2480,5 +2480,5 @@
     "ZO_MMV_V": {"potential": {}, "direct": []},
     "ZO_PRE_V": {"potential": {}, "direct": []},
     "ZO_TMV_V": {"potential": {}, "direct": []}
-}) }}
+}')) }}
 {% endmacro %}

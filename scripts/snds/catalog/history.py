@@ -16,7 +16,7 @@ from pathlib import PurePosixPath
 
 from snds.catalog.build import Catalog, PhysicalTable
 from snds.catalog.pseudonymisation import GENERATED_MACROS_ROOT
-from snds.catalog.rendering import HEADER
+from snds.catalog.rendering import HEADER, json_macro
 
 HISTORY_MACRO = GENERATED_MACROS_ROOT / "snds_table_history.sql"
 
@@ -106,8 +106,8 @@ def render_history_macro(catalog: Catalog) -> dict[PurePosixPath, str]:
         entries = []
         for table in tables:
             have = {c.name for c in table.columns}
-            year = "none" if table.year is None else str(table.year)
-            entries.append(f"[{json.dumps(table.name)}, {year}, {json.dumps([c for c in types if c not in have])}]")
+            missing = [c for c in types if c not in have]
+            entries.append(f"[{json.dumps(table.name)}, {json.dumps(table.year)}, {json.dumps(missing)}]")
         lines.append(
             f'    {json.dumps(name)}: {{"types": {json.dumps(types, separators=(", ", ": "))},\n'
             f'        "tables": [{", ".join(entries)}]}}'
@@ -118,8 +118,7 @@ def render_history_macro(catalog: Catalog) -> dict[PurePosixPath, str]:
         "{# Templates with yearly tables (PMSI) or archives (DCIR): per template, its columns of every year with\n"
         "   their types, and its physical tables in year order (the current DCIR table last), each with the columns\n"
         "   it lacks. Read through snds_table_history(template). #}\n"
-        "{% macro snds_table_history_facts() %}\n"
-        f"{{{{ return({{\n{body}\n}}) }}}}\n"
-        "{% endmacro %}\n" + _MACROS
+        + json_macro("snds_table_history_facts", f"{{\n{body}\n}}")
+        + _MACROS
     )
     return {HISTORY_MACRO: text}

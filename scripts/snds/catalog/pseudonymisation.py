@@ -16,7 +16,7 @@ from pathlib import PurePosixPath
 
 from snds.catalog.build import Catalog, Column
 from snds.catalog.conventions import Conventions
-from snds.catalog.rendering import HEADER, yaml_file
+from snds.catalog.rendering import HEADER, json_macro, yaml_file
 from snds.sql import sql_literal
 
 PSEUDONYMISATION_ROOT = PurePosixPath("models/staging/pseudonymisation")
@@ -207,7 +207,5 @@ def _potential_identifiers_macro(catalog: Catalog) -> str:
         f"{{# {HEADER} #}}\n"
         "{# For each table: its potential identifiers (COLUMN: [kind, generalisation, type, format]) and its direct\n"
         "   identifiers, column names in upper case, read by the `generalise` macro. #}\n"
-        "{% macro snds_potential_identifiers() %}\n"
-        f"{{{{ return({{\n{body}\n}}) }}}}\n"
-        "{% endmacro %}\n"
+        + json_macro("snds_potential_identifiers", f"{{\n{body}\n}}")
     )
