@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass, replace
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 
 from snds.catalog.sqltypes import SqlType
@@ -117,3 +117,10 @@ def find_table(catalog: dict[str, CatalogTable], name: str) -> CatalogTable | No
     folded = name.casefold()
     matches = [t for t in catalog.values() if t.name.casefold() == folded]
     return matches[0] if len(matches) == 1 else None
+
+
+@cache
+def committed_tables() -> dict[str, CatalogTable]:
+    """The committed catalog (seeds/catalog), read once per process: it changes only with `snds catalog`. Callers
+    must not change the mapping."""
+    return load_tables()

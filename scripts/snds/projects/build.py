@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path, PurePosixPath
 
-from snds.catalog.committed import CatalogTable, load_tables
+from snds.catalog.committed import CatalogTable, committed_tables
 from snds.projects.definition import ProjectDefinition, load_definition
 from snds.projects.generate import (
     MODELS_ROOT,
@@ -46,7 +46,7 @@ def definitions_in(projects_dir: Path = PROJECTS_DIR) -> list[Path]:
 
 def generate_all(projects_dir: Path = PROJECTS_DIR, catalog: dict[str, CatalogTable] | None = None) -> Generated:
     """Every project's generated files and the perimeters macro (ProjectDefinitionError, GenerationError)."""
-    catalog = catalog or load_tables()
+    catalog = catalog or committed_tables()
     definitions = tuple(load_definition(path, catalog) for path in definitions_in(projects_dir))
     files: dict[PurePosixPath, str] = {PERIMETERS_MACRO: perimeters_macro(list(definitions))}
     for definition in definitions:

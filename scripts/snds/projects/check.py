@@ -27,6 +27,7 @@ class CheckResult:
     errors: tuple[str, ...]  # the authorisation does not allow work today
     warnings: tuple[str, ...]
     project_key: str  # KEY_PRESENT, KEY_MISSING or KEY_NOT_CHECKED
+    closed: date | None = None  # the day the project was closed (`snds project close`)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -61,7 +62,7 @@ def check_project(definition: ProjectDefinition, today: date, database: Path, re
         )
     elif why:
         warnings.append(f"project key not checked: {why}")
-    return CheckResult(definition, tuple(errors), tuple(warnings), key)
+    return CheckResult(definition, tuple(errors), tuple(warnings), key, closed)
 
 
 def _closed_on(database: Path, project_id: str) -> date | None:

@@ -14,6 +14,7 @@ from snds.projects.export_commands import export
 from snds.projects.lifecycle_commands import project_close, project_import
 
 if TYPE_CHECKING:
+    from snds.projects.check import CheckResult
     from snds.projects.definition import ProjectDefinition
 
 
@@ -124,7 +125,7 @@ def project_build(project_id: str, database: Path | None, report_dir: Path | Non
     """
     from datetime import date
 
-    from snds.cli_common import EXIT_DATA, EXIT_TOOL
+    from snds.cli_common import EXIT_DATA
     from snds.dbt import DbtError, dbt_database, dbt_environment, gc_paused, run_dbt
     from snds.projects.build import (
         ProjectBuildError,
@@ -134,23 +135,20 @@ def project_build(project_id: str, database: Path | None, report_dir: Path | Non
         selector,
         write_generated,
     )
-    from snds.projects.check import KEY_MISSING, project_key_status
+    from snds.projects.check import KEY_MISSING, check_project
     from snds.projects.definition import ProjectDefinitionError
     from snds.projects.generate import GenerationError, schema
-    from snds.projects.lifecycle import closed_on
-    from snds.warehouse import WarehouseError
 
     definition = definition_or_fail(project_id)
     database = database or config.database_path()
+    # read once, for the build and for its page: the authorisation, the key, the closure, the code-list warnings
+    checked = check_project(definition, date.today(), database, config.reference_dir())
     try:
         # a key that cannot be checked here (the database busy) is checked again by the build's hook
-        key_present = project_key_status(database, definition.id)[0] != KEY_MISSING
-        check_buildable(definition, date.today(), key_present, closed_on(database, definition.id))
+        check_buildable(definition, date.today(), checked.project_key != KEY_MISSING, checked.closed)
         generated = generate_all()
     except (ProjectDefinitionError, ProjectBuildError, GenerationError) as error:
         fail(str(error), EXIT_DATA)
-    except WarehouseError as error:
-        fail(str(error), EXIT_TOOL)
     written, _ = write_generated(config.PROJECT_ROOT, generated)
     console.print(f"project {definition.id}: {written} generated files written; building {selector(definition)}")
     try:
@@ -162,7 +160,7 @@ def project_build(project_id: str, database: Path | None, report_dir: Path | Non
     except DbtError as error:
         fail(f"project {definition.id}: {error}", EXIT_DATA)
     console.print(f"project {definition.id}: built in schema {schema(definition)}")
-    publish_page(definition, database, report_dir)
+    publish_page(definition, database, report_dir, checked)
 
 
 @project.command("report")
@@ -200,8 +198,11 @@ def definition_or_fail(project_id: str) -> ProjectDefinition:
         fail(str(error), EXIT_DATA)
 
 
-def publish_page(definition: ProjectDefinition, database: Path, report_dir: Path | None) -> None:
-    """Write the project page (exit 1 with the reason when it cannot be)."""
+def publish_page(
+    definition: ProjectDefinition, database: Path, report_dir: Path | None, checked: CheckResult | None = None
+) -> None:
+    """Write the project page (exit 1 with the reason when it cannot be); `checked`: the definition's check, when
+    the caller made it already."""
     from datetime import date
 
     from snds.cli_common import EXIT_DATA
@@ -209,7 +210,7 @@ def publish_page(definition: ProjectDefinition, database: Path, report_dir: Path
     from snds.projects.page import ProjectPageError, page_report, read_built, write_page
     from snds.warehouse import WarehouseError
 
-    checked = check_project(definition, date.today(), database, config.reference_dir())
+    checked = checked or check_project(definition, date.today(), database, config.reference_dir())
     try:
         built = read_built(database, definition)
         report = page_report(definition, built, summary_lines(checked), list(checked.warnings))

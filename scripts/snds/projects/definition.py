@@ -17,12 +17,11 @@ import re
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import date
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 from snds import identifiers
-from snds.catalog.committed import CatalogTable, find_table, load_tables
+from snds.catalog.committed import CatalogTable, committed_tables, find_table
 from snds.projects.schema import PROJECTS_DIR, YamlError, key_path, read_yaml, schema_problems
 
 IDENTIFIER_KINDS = ("birth", "residence", "death", "care_date")
@@ -341,17 +340,11 @@ def load_definition(path: Path, catalog: dict[str, CatalogTable] | None = None) 
     problems = schema_problems(document)
     if problems:
         raise ProjectDefinitionError(path, problems)
-    builder = _Builder(path, document, _committed_catalog() if catalog is None else catalog)
+    builder = _Builder(path, document, committed_tables() if catalog is None else catalog)
     definition = builder.build(hashlib.sha256(raw).hexdigest())
     if builder.problems:
         raise ProjectDefinitionError(path, builder.problems)
     return definition
-
-
-@cache
-def _committed_catalog() -> dict[str, CatalogTable]:
-    """The committed catalog, read once per process (it changes only with `snds catalog`)."""
-    return load_tables()
 
 
 # --- semantic checks ----------------------------------------------------------------------------------------
