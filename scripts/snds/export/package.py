@@ -354,21 +354,23 @@ def export_project(
         raise warehouse.WarehouseError(f"no database at {database}")
     progress.phase("checking the definition, the key, the recipients and the build")
     reasons: list[str] = []
-    checked = check_project(definition, today, database, reference)  # opens the database, then closes it
-    reasons += [f"project {definition.id}: {e}" for e in checked.errors]
-    if checked.project_key == KEY_MISSING:
-        reasons.append(f"project {definition.id}: no active project key (retired, or never made)")
-    elif checked.project_key != KEY_PRESENT:
-        raise warehouse.WarehouseError(f"project {definition.id}: its key cannot be checked now ({database})")
-    recipients: list[ResolvedRecipient] = []
-    try:
-        recipients = resolve(definition.outputs.export.recipients, recipients_dir)
-    except RecipientError as error:
-        reasons += [f"project {definition.id}: {line}" for line in str(error).splitlines()]
+    # the check and the build's reading open the database again while `con` holds it: DuckDB shares the
+    # instance within a process, so the file is opened once
     with warehouse.connect(database) as con:
+        checked = check_project(definition, today, database, reference)
+        reasons += [f"project {definition.id}: {e}" for e in checked.errors]
+        if checked.project_key == KEY_MISSING:
+            reasons.append(f"project {definition.id}: no active project key (retired, or never made)")
+        elif checked.project_key != KEY_PRESENT:
+            raise warehouse.WarehouseError(f"project {definition.id}: its key cannot be checked now ({database})")
+        recipients: list[ResolvedRecipient] = []
+        try:
+            recipients = resolve(definition.outputs.export.recipients, recipients_dir)
+        except RecipientError as error:
+            reasons += [f"project {definition.id}: {line}" for line in str(error).splitlines()]
         built = None
         if not reasons:
-            try:  # its connection shares this one's database instance: no second opening
+            try:
                 built = read_built(database, definition)
             except ProjectPageError as error:
                 reasons.append(str(error))
