@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,8 @@ from snds.synth.faults import plant_faults
 from snds.synth.generate import RECURRENCES, SynthSpec, build_tables, export_sql, load_code_pools, table_queries
 
 __all__ = ["SynthSpec", "synthesize", "truth_path"]
+
+MEMORY_LIMIT = "4GB"  # DuckDB's working memory while generating; beyond it, its tables spill to a temporary folder
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,25 @@ def synthesize(
     out.mkdir(parents=True, exist_ok=True)
     if any(out.iterdir()):
         raise FileExistsError(f"{out} is not empty")
-    con = duckdb.connect()
+    with tempfile.TemporaryDirectory(prefix="snds-synth-") as spill:
+        # in memory, but spilling to disk past the limit: a million persons' tables outgrow the machine's memory
+        con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "temp_directory": spill})
+        try:
+            return _synthesize(con, out, spec, catalog, reference, fault_rate, progress, conformity_faults)
+        finally:
+            con.close()
+
+
+def _synthesize(
+    con: duckdb.DuckDBPyConnection,
+    out: Path,
+    spec: SynthSpec,
+    catalog: dict[str, CatalogTable],
+    reference: Path,
+    fault_rate: float,
+    progress: Callable[[str], None],
+    conformity_faults: bool,
+) -> SynthReport:
     load_code_pools(con, reference)
     build_tables(con, spec)
     rows: dict[str, int] = {}
@@ -56,21 +77,21 @@ def synthesize(
         ).fetchone()
         rows[path.name] = int(written[0]) if written else 0
     planted = plant_conformity_faults(out, catalog, rows, min(spec.years)) if conformity_faults else []
-    counted = [_information_only_lines(out)]  # before ingestion faults, which make files unreadable as text
+    counted = [_information_only_lines(con, out)]  # before ingestion faults, which make files unreadable as text
     faults = plant_faults(out, catalog, rows, fault_rate, spec.seed) if fault_rate > 0 else []
     write_manifest(out, ((name, name.removesuffix(".csv")) for name in sorted(rows)))
     _write_truth(con, truth_path(out), spec, faults, [*planted, *counted])
     return SynthReport(out, rows, len(faults) + len(planted))
 
 
-def _information_only_lines(out: Path) -> dict[str, str | int]:
+def _information_only_lines(con: duckdb.DuckDBPyConnection, out: Path) -> dict[str, str | int]:
     """The generator marks about 3 % of DCIR lines as sent for information only: what the cleaning flag counts."""
     check = "cleaning_flag:information_only_line:DPN_QLF"
     return {
         "kind": "information_only_line",
         "table": "ER_PRS_F",
         "check": check,
-        "count": count_flagged(out, "ER_PRS_F", "DPN_QLF", "71"),
+        "count": count_flagged(con, out, "ER_PRS_F", "DPN_QLF", "71"),
     }
 
 

@@ -57,6 +57,7 @@ def load_code_pools(con: duckdb.DuckDBPyConnection, reference: Path) -> None:
             f"select distinct {column} as code from read_csv('{path}', delim=';', header=true, all_varchar=true) "
             f"where {column} is not null and {where})"
         )
+        con.execute(f"set variable {name} = (select list(code order by i) from {name})")
 
     # Diagnoses valid in both the DCIR (IR_CIM_V) and the PMSI (MS_CIM_V) lists.
     pmsi_icd = str(nomenclatures / "ORAVAL" / "MS_CIM_V.csv").replace("'", "''")
@@ -78,8 +79,9 @@ def load_code_pools(con: duckdb.DuckDBPyConnection, reference: Path) -> None:
 
 
 def _pick(pool: str, draw: str) -> str:
-    # Uncorrelated subqueries: DuckDB evaluates them once, not once per row.
-    return f"list_extract((select list(code order by i) from {pool}), 1 + ({draw}) % (select count(*) from {pool}))"
+    # The pool as a session variable (load_code_pools): a constant for DuckDB, where a subquery's list was copied
+    # into every row of a chunk (out of memory at a million persons)
+    return f"list_extract(getvariable('{pool}'), 1 + ({draw}) % len(getvariable('{pool}')))"
 
 
 def build_tables(con: duckdb.DuckDBPyConnection, spec: SynthSpec) -> None:
