@@ -77,9 +77,14 @@ def gc_paused() -> Iterator[None]:
 _exit_without_collection: list[bool] = []
 
 
+def default_target_path() -> Path:
+    """dbt's target path: DBT_TARGET_PATH (dbt's own variable) when set, else target/ in the project."""
+    return Path(os.environ.get("DBT_TARGET_PATH") or PROJECT_ROOT / "target")
+
+
 def run_dbt(*args: str, target_path: Path | None = None, manifest: Manifest | None = None) -> DbtRun:
     """`dbt <args>` against this project (parsed already when `manifest` is given); raises DbtError on failure."""
-    path = target_path or PROJECT_ROOT / "target"
+    path = target_path or default_target_path()
     argv = [*args, "--project-dir", str(PROJECT_ROOT), "--profiles-dir", str(PROFILES_DIR)]
     argv += ["--target-path", str(path)]
     cwd = Path.cwd()

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import re
 import shutil
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, replace
+from pathlib import Path, PurePosixPath
 
 import duckdb
 import pytest
@@ -23,6 +23,7 @@ from dbt.contracts.graph.manifest import Manifest
 
 from snds.config import PROJECT_ROOT
 from snds.dbt import dbt_database
+from snds.dbt_slice import cut_slice
 from snds.projects.build import generate_all, write_generated
 from snds.projects.generate import PERIMETERS_MACRO
 
@@ -188,15 +189,20 @@ class GuardedCopy:
     target: Path
     database: Path
     manifest: Manifest
+    sliced: bool = False  # build with the slice `snds project build` hands dbt, not the whole parsed project
 
     def build(self, *folders: str) -> dbtRunnerResult:
         """A plain `dbt build` of folders of models/projects/, as an analytics engineer runs it (without writing
-        manifest.json again: three seconds a build)."""
+        manifest.json again: three seconds a build); or, `sliced`, as `snds project build` runs it."""
         selection = [f"path:models/projects/{f}" for f in folders]
         argv = ["build", "--select", *selection, "--no-write-json", "--project-dir", str(self.root)]
         argv += ["--profiles-dir", str(self.root / "profiles"), "--target-path", str(self.target)]
+        manifest = self.manifest
+        if self.sliced:
+            manifest = cut_slice(manifest, *(PurePosixPath("models/projects") / f for f in folders))
+            manifest.build_flat_graph()
         with dbt_database(self.database):
-            return dbtRunner(manifest=self.manifest).invoke(argv)
+            return dbtRunner(manifest=manifest).invoke(argv)
 
     def relations(self) -> set[str]:
         with duckdb.connect(str(self.database)) as con:
@@ -242,8 +248,15 @@ def _upstream_of_the_compliant_extract(database: Path) -> None:
         con.execute("insert into keys.p_hold__pseudonyms values ('A0000000000000001', 'E0000000000000001')")
 
 
+@pytest.fixture(params=["dbt build", "snds project build"])
+def guarded(request: pytest.FixtureRequest, guarded_copy: GuardedCopy) -> GuardedCopy:
+    """Each case built both ways: a plain `dbt build` of the whole parsed project, and the project's slice that
+    `snds project build` hands dbt (snds.dbt_slice): the guard must refuse alike."""
+    return replace(guarded_copy, sliced=request.param == "snds project build")
+
+
 @pytest.fixture(scope="module")
-def guarded(tmp_path_factory: pytest.TempPathFactory) -> GuardedCopy:
+def guarded_copy(tmp_path_factory: pytest.TempPathFactory) -> GuardedCopy:
     base = tmp_path_factory.mktemp("project_guard")
     root, target, database = base / "project", base / "target", base / "scratch.duckdb"
     _copy_project(root)
@@ -371,8 +384,8 @@ def test_a_reference_to_another_projects_model_is_refused(guarded: GuardedCopy) 
 def test_an_expired_authorisation_builds_nothing(guarded: GuardedCopy) -> None:
     """Nothing is built, and the cohort written while the authorisation held is not refreshed."""
     with duckdb.connect(str(guarded.database)) as con:
-        con.execute("create schema project_p_guard")
-        con.execute("create table project_p_guard.cohort as select 'written before expiry' as NUM_ENQ")
+        con.execute("create schema if not exists project_p_guard")
+        con.execute("create or replace table project_p_guard.cohort as select 'written before expiry' as NUM_ENQ")
     message = assert_refused(guarded, "p_guard", "authorisation CNIL TEST-EXPIRED expired on 2020-06-30")
     assert re.search(r"project P_GUARD, model p_guard__\w+: authorisation CNIL TEST-EXPIRED expired", message)
     assert {r for r in guarded.relations() if "p_guard" in r} == {"project_p_guard.cohort"}

@@ -370,6 +370,8 @@ def test_snds_project_build_checks_then_builds_the_project_folder_only(warehouse
     database, pages = ["--database", str(warehouse.database)], ["--report-dir", str(tmp_path)]
     built = runner.invoke(main, ["project", "build", "P_MI", *database, *pages])
     assert built.exit_code == 0, built.output
+    again = runner.invoke(main, ["project", "build", "P_MI", *database, *pages])
+    assert again.exit_code == 0 and "its slice of the dbt project unchanged" in again.output, again.output
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=config.PROJECT_ROOT, capture_output=True, text=True)
     recorded = warehouse.query("select distinct git_commit from project_p_mi.build")
     assert recorded == [(commit.stdout.strip(),)]

@@ -93,9 +93,14 @@ def check_buildable(definition: ProjectDefinition, today: date, key_present: boo
         )
 
 
+def project_folder(definition: ProjectDefinition) -> PurePosixPath:
+    """The project's folder of models, relative to the dbt project."""
+    return MODELS_ROOT / folder(definition)
+
+
 def selector(definition: ProjectDefinition) -> str:
     """The dbt selection of the project's own nodes (models, their tests, the exposure)."""
-    return f"path:{MODELS_ROOT / folder(definition)}"
+    return f"path:{project_folder(definition)}"
 
 
 def git_commit(root: Path) -> str:

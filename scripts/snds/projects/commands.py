@@ -126,12 +126,14 @@ def project_build(project_id: str, database: Path | None, report_dir: Path | Non
     from datetime import date
 
     from snds.cli_common import EXIT_DATA
-    from snds.dbt import DbtError, dbt_database, dbt_environment, gc_paused, run_dbt
+    from snds.dbt import DbtError, dbt_database, dbt_environment, default_target_path, gc_paused, run_dbt
+    from snds.dbt_slice import sliced_manifest
     from snds.projects.build import (
         ProjectBuildError,
         check_buildable,
         generate_all,
         git_commit,
+        project_folder,
         selector,
         write_generated,
     )
@@ -153,10 +155,18 @@ def project_build(project_id: str, database: Path | None, report_dir: Path | Non
     console.print(f"project {definition.id}: {written} generated files written; building {selector(definition)}")
     try:
         # the commit through the environment, not --vars (other --vars than the last invocation's: a full parse);
-        # no JSON artifacts (the 34 MB manifest.json ...): the build record and the audit event say what was built
+        # no JSON artifacts (the 34 MB manifest.json ...): the build record and the audit event say what was built;
+        # dbt gets the project's slice of the parsed project, parsed again only when its sources changed
         commit = git_commit(config.PROJECT_ROOT)
         with dbt_database(database), dbt_environment("SNDS_GIT_COMMIT", commit), gc_paused():
-            run_dbt("build", "--select", selector(definition), "--no-write-json")
+            cut = sliced_manifest(
+                project_folder(definition),
+                default_target_path(),
+                lambda: run_dbt("parse", "--no-write-json", "--quiet").result.result,
+            )
+            how = "unchanged" if cut.reused else "parsed again (the project, a macro or the dbt set-up changed)"
+            console.print(f"project {definition.id}: its slice of the dbt project {how}", highlight=False)
+            run_dbt("build", "--select", selector(definition), "--no-write-json", manifest=cut.manifest)
     except DbtError as error:
         fail(f"project {definition.id}: {error}", EXIT_DATA)
     console.print(f"project {definition.id}: built in schema {schema(definition)}")

@@ -1,0 +1,77 @@
+"""The project's slice of the parsed dbt project (snds.dbt_slice): what it keeps, and when it is cut again.
+
+The guard's cases are built with the slice too (test_project_guard: each case both ways)."""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+
+import pytest
+from dbt.contracts.graph.manifest import Manifest
+
+from snds.dbt_slice import SLICES_DIR, cut_slice, sliced_manifest
+
+P_T2D = PurePosixPath("models/projects/p_t2d")
+
+
+def test_the_slice_keeps_the_projects_nodes_their_parents_tests_hooks_and_every_macro(dbt_manifest: Manifest) -> None:
+    cut = cut_slice(dbt_manifest, P_T2D)
+    own = {uid for uid, n in dbt_manifest.nodes.items() if n.original_file_path.startswith(f"{P_T2D}/")}
+    assert {"model.snds.p_t2d__cohort", "model.snds.p_t2d__er_pha_f"} <= own <= set(cut.nodes)
+    assert {"model.snds.events", "model.snds.persons", "model.snds.ER_PHA_F", "model.snds.ER_PRS_F"} <= set(cut.nodes)
+    # the parents outside are read, never run: their own parents are left out, and nothing else of the base
+    assert not cut.nodes["model.snds.events"].depends_on.nodes
+    assert "model.snds.int_dispensings_coded" not in cut.nodes and len(cut.nodes) < 100 < len(dbt_manifest.nodes)
+    nodes = dbt_manifest.nodes.items()
+    tests = {uid for uid, n in nodes if n.resource_type == "test" and own & set(n.depends_on.nodes)}
+    assert tests and tests <= set(cut.nodes)
+    hooks = {uid for uid, n in dbt_manifest.nodes.items() if n.resource_type == "operation"}
+    assert hooks and hooks <= set(cut.nodes)
+    assert set(cut.exposures) == {"exposure.snds.p_t2d"}
+    assert cut.macros.keys() == dbt_manifest.macros.keys()
+    # every kept node's dependencies are in the slice: dbt links its graph without the rest of the project
+    for node in cut.nodes.values():
+        assert set(node.depends_on.nodes) <= set(cut.nodes) | set(cut.sources), node.unique_id
+
+
+def _project(root: Path) -> Path:
+    for path, text in {
+        "dbt_project.yml": "name: tiny\n",
+        "macros/one.sql": "{% macro one() %}1{% endmacro %}\n",
+        "models/projects/p_x/p_x__cohort.sql": "select 1 as x\n",
+        "models/elsewhere/other.sql": "select 2 as y\n",
+    }.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(text, encoding="utf-8")
+    return root
+
+
+def test_the_slice_is_reused_until_what_it_was_cut_from_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, target, folder = _project(tmp_path / "project"), tmp_path / "target", PurePosixPath("models/projects/p_x")
+    parses: list[int] = []
+
+    def parse() -> Manifest:
+        parses.append(1)
+        return Manifest()
+
+    def reused() -> bool:
+        return sliced_manifest(folder, target, parse, root).reused
+
+    assert not reused() and len(parses) == 1
+    assert reused() and reused() and len(parses) == 1
+    assert (target / SLICES_DIR / "models__projects__p_x.json").is_file()
+    changes = [
+        lambda: (root / "macros/one.sql").write_text("{% macro one() %}2{% endmacro %}\n", encoding="utf-8"),
+        lambda: (root / folder / "p_x__extra.sql").write_text("select 3 as z\n", encoding="utf-8"),
+        lambda: (root / "dbt_project.yml").write_text("name: tiny\nversion: '2'\n", encoding="utf-8"),
+        lambda: monkeypatch.setenv("SNDS_DUCKDB_PATH", str(tmp_path / "another.duckdb")),
+        lambda: (target / SLICES_DIR / "models__projects__p_x.msgpack").write_bytes(b"not a manifest"),
+    ]
+    for number, change in enumerate(changes, start=2):
+        change()
+        assert not reused(), f"change {number - 1} not seen"
+        assert len(parses) == number and reused()
+    (root / "models/elsewhere/other.sql").write_text("select 4 as y\n", encoding="utf-8")
+    assert reused(), "a model outside the slice changed nothing in it"
