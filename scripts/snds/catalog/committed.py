@@ -87,6 +87,17 @@ def load_tables(seeds_dir: Path = SEEDS_DIR) -> dict[str, CatalogTable]:
         declared.setdefault(row["template"], []).append(
             CatalogLink(tuple(row["columns"].split()), row["parent_template"], tuple(row["parent_columns"].split()))
         )
+    linked: dict[tuple[str, str], tuple[CatalogColumn, ...]] = {}  # yearly tables share a template and a structure
+
+    def columns(template: str, structure_id: str) -> tuple[CatalogColumn, ...]:
+        key = (template, structure_id)
+        if key not in linked:
+            linked[key] = tuple(
+                replace(c, nomenclature=code_list) if (code_list := links.get((template, c.name))) else c
+                for c in structures[structure_id]
+            )
+        return linked[key]
+
     return {
         row["table_name"]: CatalogTable(
             name=row["table_name"],
@@ -95,10 +106,7 @@ def load_tables(seeds_dir: Path = SEEDS_DIR) -> dict[str, CatalogTable]:
             year=int(row["year"]) if row["year"] else None,
             structure_id=row["structure_id"],
             primary_key=tuple(row["primary_key"].split()),
-            columns=tuple(
-                replace(c, nomenclature=links.get((row["template"], c.name), ""))
-                for c in structures[row["structure_id"]]
-            ),
+            columns=columns(row["template"], row["structure_id"]),
             links=tuple(declared.get(row["template"], ())),
         )
         for row in _rows(seeds_dir / "snds_tables.csv")

@@ -18,6 +18,10 @@ if TYPE_CHECKING:
     from snds.projects.definition import ProjectDefinition
 
 
+# No JSON artifacts (the 34 MB manifest.json ...: the build record and the audit event say what was built); the
+# relation cache of the project's own schemas only, not of the thousands of tables its parents live beside
+BUILD_OPTIONS = ("--no-write-json", "--cache-selected-only")
+
 report_dir_option = click.option(
     "--report-dir",
     type=click.Path(path_type=Path, file_okay=False),
@@ -155,7 +159,6 @@ def project_build(project_id: str, database: Path | None, report_dir: Path | Non
     console.print(f"project {definition.id}: {written} generated files written; building {selector(definition)}")
     try:
         # the commit through the environment, not --vars (other --vars than the last invocation's: a full parse);
-        # no JSON artifacts (the 34 MB manifest.json ...): the build record and the audit event say what was built;
         # dbt gets the project's slice of the parsed project, parsed again only when its sources changed
         commit = git_commit(config.PROJECT_ROOT)
         with dbt_database(database), dbt_environment("SNDS_GIT_COMMIT", commit), gc_paused():
@@ -166,7 +169,7 @@ def project_build(project_id: str, database: Path | None, report_dir: Path | Non
             )
             how = "unchanged" if cut.reused else "parsed again (the project, a macro or the dbt set-up changed)"
             console.print(f"project {definition.id}: its slice of the dbt project {how}", highlight=False)
-            run_dbt("build", "--select", selector(definition), "--no-write-json", manifest=cut.manifest)
+            run_dbt("build", "--select", selector(definition), *BUILD_OPTIONS, manifest=cut.manifest)
     except DbtError as error:
         fail(f"project {definition.id}: {error}", EXIT_DATA)
     console.print(f"project {definition.id}: built in schema {schema(definition)}")

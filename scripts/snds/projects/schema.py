@@ -31,8 +31,8 @@ class YamlError(ValueError):
     """The file is not readable YAML: the message gives the line and column."""
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that keeps dates as strings and refuses a key written twice in one mapping."""
+class _Loader(yaml.CSafeLoader):
+    """The C SafeLoader that keeps dates as strings and refuses a key written twice in one mapping."""
 
 
 _Loader.yaml_implicit_resolvers = {
