@@ -8,8 +8,9 @@ perimeter's columns, the scan of every value against the pseudonym correspondenc
 against DuckDB alone writing the same tables to Parquet, in the same invocation. Encryption (age, pyrage) is timed
 apart. Aim: ratio (bare DuckDB / export without encryption) at least 0.8.
 
-The warehouse is a copy of the one `benchmarks/project_vs_hand_sql.py` prepares from BENCH_1GB
-(data/bench/p_t2d_bench.duckdb: landing, keys, code lists, the delivery ingested and validated, the base built),
+The warehouse is a copy of the one `benchmarks/project_vs_hand_sql.py` prepares from the 1.25 GiB BENCH_1GB (its
+`--prepare-only` with the options the error message gives when it is missing; data/bench/p_t2d_bench.duckdb: landing,
+keys, code lists, the delivery ingested and validated, the base built),
 made once into data/bench/export_bench.duckdb, where P_T2D is built with the current definition (its own dbt target
 data/bench/export_target, never target/) and rebuilt only when the definition changes. The recipient is an age key
 made for the run (its identity in the work directory, deleted at the end with the packages).
@@ -141,7 +142,11 @@ def _prepared(args: argparse.Namespace) -> str:
     definition = load_definition(PROJECTS_DIR / f"{PROJECT}.yml")
     if not args.database.exists():
         if not args.source.exists():
-            raise SystemExit(f"no {args.source}: run benchmarks/project_vs_hand_sql.py --prepare-only first")
+            raise SystemExit(
+                f"no {args.source}: run benchmarks/project_vs_hand_sql.py --prepare-only --delivery "
+                "data/bench/BENCH_1GB --patients 330000 --seed 11 --database data/bench/p_t2d_bench.duckdb "
+                "--target data/bench/target first"
+            )
         print(f"copying {args.source} ({args.source.stat().st_size / GIB:.2f} GiB) to {args.database} ...", flush=True)
         shutil.copyfile(args.source, args.database)
     with duckdb.connect(str(args.database), read_only=True) as con:
