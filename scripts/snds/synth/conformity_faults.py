@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import shutil
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -94,42 +95,70 @@ def _faults(year: int, catalog: dict[str, CatalogTable]) -> list[tuple[str, str,
     ]
 
 
-def _read(path: Path) -> tuple[list[str], list[dict[str, str]]]:
-    with path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle, delimiter=";")
-        return list(reader.fieldnames or []), list(reader)
+def _read_head(path: Path, rows: int) -> tuple[list[str], list[dict[str, str]], int]:
+    """The header, the first `rows` data rows and the byte offset just after them (one row per line, as the
+    generator writes them)."""
+    with path.open("rb") as handle:
+        lines = [handle.readline() for _ in range(rows + 1)]
+        offset = handle.tell()
+    reader = csv.DictReader(io.StringIO(b"".join(lines).decode("utf-8"), newline=""), delimiter=";")
+    return list(reader.fieldnames or []), list(reader), offset
 
 
-def _write(path: Path, header: list[str], rows: list[dict[str, str]]) -> None:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, header, delimiter=";", quotechar='"', lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    path.write_text(out.getvalue(), encoding="utf-8")
+def _splice(
+    path: Path, header: list[str], head: list[dict[str, str]], offset: int, added: list[dict[str, str]]
+) -> None:
+    """Rewrite `path` as: the header and the (edited) head rows, the rest of the file from `offset` copied as it is,
+    then the `added` rows; streamed, never whole in memory."""
+
+    def rows(values: list[dict[str, str]], with_header: bool) -> bytes:
+        text = io.StringIO()
+        writer = csv.DictWriter(text, header, delimiter=";", quotechar='"', lineterminator="\n")
+        if with_header:
+            writer.writeheader()
+        writer.writerows(values)
+        return text.getvalue().encode("utf-8")
+
+    partial = path.with_name(path.name + ".partial")
+    with path.open("rb") as source, partial.open("wb") as target:
+        target.write(rows(head, with_header=True))
+        source.seek(offset)
+        shutil.copyfileobj(source, target, 1 << 22)
+        target.write(rows(added, with_header=False))
+    partial.replace(path)
 
 
 def plant_conformity_faults(
     out: Path, catalog: dict[str, CatalogTable], rows: dict[str, int], year: int
 ) -> list[dict[str, str | int]]:
-    """Edit (or copy) distinct rows of the delivery's files, updating `rows`; return what validation must count."""
+    """Edit (or copy) distinct rows of the delivery's files, updating `rows`; return what validation must count.
+    Only the first rows of a file are read and edited; the rest is copied by blocks."""
+    faults = _faults(year, catalog)
+    needed: dict[str, int] = {}
+    for _, table, _, edits, _ in faults:
+        needed[table] = needed.get(table, 0) + len(edits)
+    heads: dict[str, tuple[list[str], list[dict[str, str]], int, list[dict[str, str]]]] = {}
     planted: list[dict[str, str | int]] = []
     used: dict[str, int] = {}  # rows already edited per table: every fault gets rows of its own
-    for kind, table, check, edits, copies in _faults(year, catalog):
-        path = out / f"{table}.csv"
-        header, data = _read(path)
+    for kind, table, check, edits, copies in faults:
+        if table not in heads:
+            heads[table] = (*_read_head(out / f"{table}.csv", needed[table]), [])
+        _, head, _, added = heads[table]
         start = used.get(table, 0)
-        if len(data) < start + len(edits):
+        if len(head) < start + len(edits):
             raise ValueError(f"{table} has too few rows to plant {kind}: generate more patients")
-        targets = [dict(r) for r in data[start : start + len(edits)]] if copies else data[start : start + len(edits)]
+        targets = [dict(r) for r in head[start : start + len(edits)]] if copies else head[start : start + len(edits)]
         for edit, row in zip(edits, targets, strict=True):
             edit(row)
         if copies:
-            data += targets
+            added += targets
         used[table] = start + len(edits)
-        _write(path, header, data)
-        rows[path.name] = len(data)
         count = 2 * len(edits) if kind == "duplicate_stay" else len(edits)  # a duplicated key fails both rows
         planted.append({"kind": kind, "table": table, "check": check, "count": count})
+    for table, (header, head, offset, added) in heads.items():
+        path = out / f"{table}.csv"
+        _splice(path, header, head, offset, added)
+        rows[path.name] += len(added)
     return planted
 
 

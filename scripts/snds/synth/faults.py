@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
+from typing import BinaryIO
 
 from snds.catalog.committed import CatalogTable
 from snds.catalog.sqltypes import DATE, NUMERIC
@@ -53,45 +55,77 @@ def _bad_line(kind: str, template: list[bytes], table: CatalogTable) -> tuple[by
 def plant_faults(
     out: Path, catalog: dict[str, CatalogTable], rows: dict[str, int], rate: float, seed: int
 ) -> list[dict]:
-    """Insert bad rows in the target files (updating `rows`) and return what ingestion must report."""
+    """Insert bad rows in the target files (updating `rows`) and return what ingestion must report. Each file is
+    streamed once by blocks into its new version: a few GB at a million persons, never held in memory."""
     faults: list[dict] = []
     for name in sorted(rows):
         table_name = name.removesuffix(".csv")
         if not table_name.startswith(TARGET_PREFIXES) or not rows[name] or not table_name.endswith(("_R", "_F", "B")):
             continue
-        path = out / name
-        lines = path.read_bytes().split(b"\n")
-        header, data = lines[0], [line for line in lines[1:] if line]
-        wanted = max(len(KINDS), round(rate * len(data)))
+        path, count = out / name, rows[name]
+        with path.open("rb") as source:
+            source.readline()
+            template = source.readline().rstrip(b"\n").split(b";")
+        wanted = max(len(KINDS), round(rate * count))
         bad: list[tuple[bytes, dict]] = []
         for n in range(wanted):
             kind = KINDS[n % len(KINDS)]
-            made = _bad_line(kind, data[0].split(b";"), catalog[table_name])
+            made = _bad_line(kind, template, catalog[table_name])
             if made is not None:
-                bad.append(
-                    (
-                        made[0],
-                        {
-                            "table": table_name,
-                            "file": name,
-                            "kind": kind,
-                            "reason_code": REASON_CODES[kind],
-                            "column": made[1],
-                        },
-                    )
-                )
-        step = max(1, len(data) // (len(bad) + 1))
-        merged: list[bytes] = []
-        queue = list(bad)
-        for i, line in enumerate(data):
-            merged.append(line)
-            if queue and (i + 1 + seed) % step == 0:
-                text, fault = queue.pop(0)
-                merged.append(text)
-                faults.append(fault | {"line": len(merged) + 1})  # +1: the header is line 1
-        for text, fault in queue:
-            merged.append(text)
-            faults.append(fault | {"line": len(merged) + 1})
-        path.write_bytes(b"\n".join([header, *merged]) + b"\n")
-        rows[name] = len(merged)
+                fault = {"table": table_name, "file": name, "kind": kind, "reason_code": REASON_CODES[kind]}
+                bad.append((made[0], fault | {"column": made[1]}))
+        step = max(1, count // (len(bad) + 1))
+        after = range((-(1 + seed)) % step, count, step)[: len(bad)]  # the data lines each bad row follows
+        placed = [*after, *([count - 1] * (len(bad) - len(after)))]  # the rest at the end
+        for k, (line, (_, fault)) in enumerate(zip(placed, bad, strict=True), start=1):
+            faults.append(fault | {"line": line + 2 + k})  # the header is line 1, k bad rows before and this one
+        _insert_lines(path, [(line, text) for line, (text, _) in zip(placed, bad, strict=True)])
+        rows[name] = count + len(bad)
     return faults
+
+
+def _insert_lines(path: Path, inserts: list[tuple[int, bytes]]) -> None:
+    """Rewrite `path` with each (data line index, text) inserted after that data line, in order, copying the file
+    by blocks (newlines counted by `bytes.count`, not by a Python loop over lines)."""
+    partial = path.with_name(path.name + ".partial")
+    with path.open("rb") as source, partial.open("wb") as target:
+        target.write(source.readline())  # the header
+        copier = _LineCopier(source, target)
+        done = 0
+        for line, text in inserts:
+            copier.copy(line + 1 - done)
+            done = line + 1
+            target.write(text + b"\n")
+        copier.rest()
+    partial.replace(path)
+
+
+class _LineCopier:
+    BLOCK = 1 << 22
+
+    def __init__(self, source: BinaryIO, target: BinaryIO) -> None:
+        self.source, self.target, self.pending = source, target, b""
+
+    def copy(self, lines: int) -> None:
+        """Copy the next `lines` lines."""
+        while lines > 0:
+            if not self.pending:
+                self.pending = self.source.read(self.BLOCK)
+                if not self.pending:
+                    raise ValueError(f"{self.source.name}: fewer lines than its row count")
+            found = self.pending.count(b"\n")
+            if found < lines:
+                self.target.write(self.pending)
+                lines -= found
+                self.pending = b""
+                continue
+            end = -1
+            for _ in range(lines):
+                end = self.pending.index(b"\n", end + 1)
+            self.target.write(self.pending[: end + 1])
+            self.pending = self.pending[end + 1 :]
+            lines = 0
+
+    def rest(self) -> None:
+        self.target.write(self.pending)
+        shutil.copyfileobj(self.source, self.target, self.BLOCK)
