@@ -2,8 +2,9 @@
 
 Run from the project root:  .venv/bin/python benchmarks/pseudonymisation_vs_plain.py [--patients N]
 
-A synthetic delivery is ingested into a fresh DuckDB file and a random platform key is loaded. Then, side by
-side in this one run, each staging table that holds identifiers is built twice from the same landing rows:
+A synthetic delivery is ingested into a fresh DuckDB file, validated (staging reads promoted deliveries only) and a
+random platform key is loaded. Then, side by side in this one run, each staging table that holds identifiers is
+built twice from the same landing rows:
 - plain: `create table ... as select cast(col as type) ...` (what staging was before pseudonymisation);
 - ours: the SQL that dbt compiles for the project (the correspondences first, hashing each distinct identifier
   once with HMAC-SHA-256, then the staging tables joining them).
@@ -24,6 +25,8 @@ import duckdb
 
 from snds import config
 from snds.catalog.committed import load_tables
+from snds.conformity.checks import project_rules
+from snds.conformity.validate import validate_delivery
 from snds.dbt import run_dbt
 from snds.ingest import ingest_delivery
 from snds.keys import store
@@ -32,6 +35,7 @@ from snds.synth import SynthSpec, synthesize
 
 STAGING = ("IR_BEN_R", "ER_PRS_F", "T_MCO19C", "T_MCO20C", "T_SSR19C", "T_HAD19C", "T_RIP19C", "KI_CCI_R")
 CORRESPONDENCES = ("pseudonymisation_keys", "person_pseudonyms", "professional_pseudonyms")
+PROMOTED = "promoted_deliveries"  # the deliveries staging reads
 
 
 def _compiled(target: Path, name: str) -> str:
@@ -61,21 +65,26 @@ def main() -> None:
         synthesize(root / "D", SynthSpec(args.patients, (2019, 2020), seed=3), tables, config.reference_dir(), 0.0)
         init_landing(database, tables)
         ingest_delivery(root / "D", database, tables)
+        target = root / "target"
+        # staging reads only promoted deliveries: the delivery is validated (promoted) as on the platform
+        report = validate_delivery(database, "D", project_rules(tables), target / "conformity")
+        if report["status"] != "validated":
+            raise SystemExit(f"the synthetic delivery was not promoted: {report['status']}")
         with duckdb.connect(str(database)) as con:
             store.init_platform(con, secrets.token_bytes(32))
         os.environ["SNDS_DUCKDB_PATH"] = str(database)
-        target = root / "target"
         run_dbt(
             "compile",
             "--quiet",
             "--log-level",
             "none",
             "--select",
-            " ".join(CORRESPONDENCES + STAGING),
+            " ".join((PROMOTED, *CORRESPONDENCES, *STAGING)),
             target_path=target,
         )
         with duckdb.connect(str(database)) as con:
             rows = sum(con.execute(f"select count(*) from landing.{t}").fetchone()[0] for t in STAGING)
+            con.execute(f"create or replace view landing.{PROMOTED} as {_compiled(target, PROMOTED)}")
             con.execute("create schema if not exists keys")
             con.execute(f"create or replace view keys.pseudonymisation_keys as {_compiled(target, CORRESPONDENCES[0])}")
             con.execute("create schema if not exists plain")
