@@ -1,0 +1,48 @@
+"""Smoke runs of the benchmark scripts on tiny synthetic deliveries: each still runs to its end on the current schema
+and prints its ratio. No time is asserted (these machines are noisy); the figures come from full runs.
+
+Not yet here: benchmarks/project_vs_hand_sql.py and benchmarks/export_vs_duckdb.py, which prepare a whole
+warehouse (a `dbt build` of the base, minutes even on a tiny delivery)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from snds.config import PROJECT_ROOT
+
+BENCHMARKS = PROJECT_ROOT / "benchmarks"
+
+
+def _run(script: str, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), *args],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, (
+        f"{script} failed (exit {done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    )
+    return done.stdout
+
+
+def test_ingest_benchmark_runs(tmp_path: Path) -> None:
+    output = _run("ingest_vs_duckdb.py", "--delivery", str(tmp_path / "D"), "--patients", "300")
+    assert "throughput ratio (snds ingest / bare DuckDB):" in output
+
+
+@pytest.mark.slow
+def test_pseudonymisation_benchmark_runs() -> None:
+    output = _run("pseudonymisation_vs_plain.py", "--patients", "300", "--repeat", "1")
+    assert "ratio pseudonymised / plain:" in output
+
+
+@pytest.mark.slow
+def test_validation_benchmark_runs(tmp_path: Path) -> None:
+    output = _run("validation_vs_ingest.py", "--delivery", str(tmp_path / "D"), "--patients", "300")
+    assert "status validated" in output
