@@ -32,42 +32,117 @@ from dbt.version import __version__ as DBT_VERSION
 from snds.config import PROJECT_ROOT
 
 SLICES_DIR = "snds_slices"  # inside dbt's target path
-FORMAT = 1  # the slice file's layout; a change invalidates every slice
-ALWAYS_READ = ("dbt_project.yml", "profiles", "macros", "tests/dbt")  # what any node's compilation may read
+FORMAT = 2  # the slice file's layout; a change invalidates every slice
+# Read whole: what any node's compilation or the parse's file list may depend on
+ALWAYS_READ = (
+    "dbt_project.yml", "profiles", "macros", "tests/dbt", ".dbtignore", "packages.yml", "dependencies.yml",
+    "selectors.yml", "dbt_packages",
+)  # fmt: skip
+PROPERTIES = "models"  # every *.yml under it read whole: a test or a patch may be added to a kept node from any
+LISTED = ("models", "seeds", "tests")  # every path under them listed, not read: a new or moved file cuts again
 ENVIRONMENT_PREFIXES = ("SNDS_", "DBT_")
+CREDENTIAL_WORDS = ("PASSWORD", "SECRET", "TOKEN")  # never hashed into the readable fingerprint (they shape no parse)
+LOOKUPS = (  # Manifest's private caches: a slice must not answer from the whole project's
+    "_doc_lookup", "_source_lookup", "_ref_lookup", "_metric_lookup", "_saved_query_lookup",
+    "_semantic_model_by_measure_lookup", "_disabled_lookup", "_analysis_lookup", "_singular_test_lookup",
+    "_function_lookup", "_macros_by_name", "_macros_by_package",
+)  # fmt: skip
+LIBRARIES = (
+    "dbt-core", "dbt-adapters", "dbt-common", "dbt-duckdb", "dbt-oracle", "dbt-postgres", "dbt-semantic-interfaces",
+    "jinja2", "mashumaro", "msgpack",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Slice:
     manifest: Manifest
-    reused: bool  # False: dbt parsed the project and the slice was cut again
+    reused: bool  # False: dbt parsed the project and the slice was cut again (or dbt's whole manifest is used)
 
 
 def sliced_manifest(
     folder: PurePosixPath, target_path: Path, parse: Callable[[], Manifest], root: Path = PROJECT_ROOT
 ) -> Slice:
     """The slice of the dbt project in `root` for the nodes under `folder` (relative to `root`), from `target_path`
-    when it is still valid, else cut from `parse()` (a full dbt parse) and saved there."""
+    when it is still valid, else cut from `parse()` (a full dbt parse) and saved there. When the folder's nodes
+    have what the slice does not carry (unit tests, functions), or a file changed while dbt parsed, the whole
+    parsed manifest is used and nothing is saved."""
     slice_path, meta_path = _paths(folder, target_path)
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        if meta.get("format") == FORMAT and meta.get("fingerprint") == _fingerprint(
-            root, folder, meta["files"], meta["env"]
-        ):
-            manifest = Manifest.from_msgpack(slice_path.read_bytes(), decoder=extended_mashumuro_decoder)
-            return Slice(_ready(manifest), reused=True)
+        files, env = _safe_paths(root, meta["files"]), [str(name) for name in meta["env"]]
+        if meta.get("format") == FORMAT and meta.get("fingerprint") == _fingerprint(root, folder, files, env):
+            data = slice_path.read_bytes()
+            if hashlib.sha256(data).hexdigest() == meta.get("slice_sha256"):  # the slice this meta was written with
+                manifest = Manifest.from_msgpack(data, decoder=extended_mashumuro_decoder)
+                return Slice(_ready(manifest), reused=True)
     except Exception:
         pass  # no slice yet, or one unreadable in any way (file, msgpack, dbt's classes): cut it again
     full = parse()
+    if _needs_whole(full, folder):
+        return Slice(full, reused=False)
     cut = cut_slice(full, folder)
-    files = sorted(_defining_files(cut))
-    env = sorted(_environment_names(full))
-    slice_path.parent.mkdir(parents=True, exist_ok=True)
-    slice_path.write_bytes(cut.to_msgpack(extended_mashumaro_encoder))
+    files, env = sorted(_defining_files(cut)), sorted(_environment_names(full))
+    if _changed_since_parse(full, root, _expand(root, [str(folder), *ALWAYS_READ, *files])):
+        return Slice(_ready(cut), reused=False)  # what dbt parsed is not what is on disk now: not kept
+    data = cut.to_msgpack(extended_mashumaro_encoder)
     meta = {"format": FORMAT, "folder": str(folder), "files": files, "env": env}
-    meta["fingerprint"] = _fingerprint(root, folder, files, env)
-    meta_path.write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+    meta |= {"fingerprint": _fingerprint(root, folder, files, env), "slice_sha256": hashlib.sha256(data).hexdigest()}
+    slice_path.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomically(slice_path, data)
+    _write_atomically(meta_path, (json.dumps(meta, indent=1) + "\n").encode())
     return Slice(_ready(cut), reused=False)
+
+
+def _needs_whole(full: Manifest, folder: PurePosixPath) -> bool:
+    """Whether the folder's nodes use what the slice leaves out: unit tests on them, functions, or an ephemeral
+    model outside the folder (compiled into theirs with its own parents)."""
+    own = {uid for uid, node in full.nodes.items() if node.original_file_path.startswith(f"{folder}/")}
+    tested = any(own.intersection(t.depends_on.nodes) for t in full.unit_tests.values())
+    parents = {uid for n in own for uid in full.nodes[n].depends_on.nodes}
+    called = any(uid.startswith("function.") for uid in parents)
+    ephemeral = any(
+        uid in full.nodes and uid not in own and full.nodes[uid].config.materialized == "ephemeral" for uid in parents
+    )
+    return tested or called or ephemeral
+
+
+def _changed_since_parse(full: Manifest, root: Path, paths: set[str]) -> bool:
+    """Whether a file dbt read (sha256 of its stripped UTF-8 text, as dbt computes it) differs on disk now."""
+    parsed = {  # the project's own files (a package's `macros/...` would share a path with ours)
+        source_file.path.original_file_path: source_file.checksum.checksum
+        for source_file in full.files.values()
+        if source_file.checksum.name == "sha256" and source_file.project_name == full.metadata.project_name
+    }
+    for path in paths & parsed.keys():
+        try:
+            text = (root / path).read_bytes().decode("utf-8").strip()
+        except (OSError, UnicodeDecodeError):
+            return True
+        if hashlib.sha256(text.encode("utf-8")).hexdigest() != parsed[path]:
+            return True
+    return False
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    partial.write_bytes(data)
+    partial.replace(path)
+
+
+def _safe_paths(root: Path, paths: object) -> list[str]:
+    """The meta file's paths, each relative, normalised and inside `root` (ValueError otherwise: the slice is cut
+    again rather than hashing whatever a tampered file names)."""
+    if not isinstance(paths, list):
+        raise ValueError("files: not a list")
+    checked = []
+    for path in paths:
+        pure = PurePosixPath(str(path))
+        if pure.is_absolute() or ".." in pure.parts or str(pure) != str(path) or not pure.parts:
+            raise ValueError(f"files: {path!r} is not a plain relative path")
+        if not (root / pure).resolve().is_relative_to(root.resolve()):
+            raise ValueError(f"files: {path!r} leaves the project")
+        checked.append(str(pure))
+    return checked
 
 
 def _ready(manifest: Manifest) -> Manifest:
@@ -77,8 +152,9 @@ def _ready(manifest: Manifest) -> Manifest:
 
 def cut_slice(full: Manifest, *folders: PurePosixPath) -> Manifest:
     """`full` restricted to the nodes under `folders`, their parents, the tests on them and their parents, the hooks,
-    the exposures on them and every macro. The parents outside are read, never run: their own dependencies are
-    dropped from the slice (dbt's graph would otherwise need every ancestor up to the deliveries)."""
+    the exposures on them and every macro. The parents outside are read, never run: each depends only on its
+    ancestors that are in the slice (dbt's graph would otherwise need every ancestor up to the deliveries; the
+    ancestry between the slice's nodes is kept, which the build's test edges and indirect selection follow)."""
     prefixes = tuple(f"{folder}/" for folder in folders)
     own = {uid for uid, node in full.nodes.items() if node.original_file_path.startswith(prefixes)}
     tests = {
@@ -92,11 +168,13 @@ def cut_slice(full: Manifest, *folders: PurePosixPath) -> Manifest:
     parents = {p for uid in kept for p in full.nodes[uid].depends_on.nodes}
     parents |= {p for uid in exposures for p in full.exposures[uid].depends_on.nodes}
     nodes = {uid: full.nodes[uid] for uid in sorted(kept)}
-    for uid in sorted(parents & full.nodes.keys() - kept):  # read, never run: their own parents are left out
-        parent = full.nodes[uid]
-        inside = [p for p in parent.depends_on.nodes if p in kept]
-        nodes[uid] = replace(parent, depends_on=replace(parent.depends_on, nodes=inside))
     sources = {uid: full.sources[uid] for uid in sorted(parents & full.sources.keys())}
+    inside = kept | parents
+    for uid in sorted(parents & full.nodes.keys() - kept):
+        parent = full.nodes[uid]
+        ancestors = _ancestors_in(full, uid, inside)
+        nodes[uid] = replace(parent, depends_on=replace(parent.depends_on, nodes=ancestors))
+    lookups = {name: None for name in LOOKUPS}  # rebuilt from the slice, as after reading it back
     return replace(
         full,
         nodes=nodes,
@@ -111,7 +189,25 @@ def cut_slice(full: Manifest, *folders: PurePosixPath) -> Manifest:
         saved_queries={},
         unit_tests={},
         fixtures={},
+        **lookups,
     )
+
+
+def _ancestors_in(full: Manifest, uid: str, inside: set[str]) -> list[str]:
+    """The nearest ancestors of node `uid` that are in `inside`, found through the nodes that are not."""
+    found: set[str] = set()
+    seen: set[str] = set()
+    stack = list(full.nodes[uid].depends_on.nodes)
+    while stack:
+        ancestor = stack.pop()
+        if ancestor in seen:
+            continue
+        seen.add(ancestor)
+        if ancestor in inside:
+            found.add(ancestor)
+        elif ancestor in full.nodes:
+            stack.extend(full.nodes[ancestor].depends_on.nodes)
+    return sorted(found)
 
 
 def _paths(folder: PurePosixPath, target_path: Path) -> tuple[Path, Path]:
@@ -127,7 +223,7 @@ def _defining_files(cut: Manifest) -> set[str]:
     for entry in entries:
         for path in (entry.original_file_path, getattr(entry, "patch_path", None)):
             if path:
-                files.add(path.split("://", 1)[-1])  # a patch path names its package: snds://models/...
+                files.add(str(PurePosixPath(path.split("://", 1)[-1])))  # snds://models/..., ./dbt_project.yml
     return files
 
 
@@ -140,16 +236,24 @@ def _environment_names(full: Manifest) -> set[str]:
 
 def _fingerprint(root: Path, folder: PurePosixPath, files: list[str], env_names: list[str]) -> str:
     digest = hashlib.sha256()
-    digest.update(f"{FORMAT}|{DBT_VERSION}|{_adapter_versions()}|{sys.version}\n".encode())
+    digest.update(f"{FORMAT}|{_library_versions()}|{sys.version}\n".encode())
     digest.update(hashlib.sha256(Path(__file__).read_bytes()).digest())  # this module: how the slice is cut
-    roots = [str(folder), *ALWAYS_READ, *files]
-    for path in sorted(_expand(root, roots)):
+    properties = [str(p.relative_to(root)) for p in (root / PROPERTIES).rglob("*.yml")]
+    for path in sorted(_expand(root, [str(folder), *ALWAYS_READ, *files, *properties])):
         digest.update(path.encode() + b"\0")
+        full = root / path
         try:
-            digest.update(hashlib.sha256((root / path).read_bytes()).digest())
+            digest.update(hashlib.sha256(full.read_bytes()).digest() if full.is_file() else b"(not a file)")
         except OSError:
-            digest.update(b"(missing)")
-    environment = {k: v for k, v in os.environ.items() if k.startswith(ENVIRONMENT_PREFIXES) or k in env_names}
+            digest.update(b"(unreadable)")
+    for listed in LISTED:  # names only
+        digest.update("\n".join(sorted(str(p.relative_to(root)) for p in (root / listed).rglob("*"))).encode())
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if (name.startswith(ENVIRONMENT_PREFIXES) or name in env_names)
+        and not any(word in name.upper() for word in CREDENTIAL_WORDS)
+    }
     digest.update(json.dumps(sorted(environment.items())).encode())
     return digest.hexdigest()
 
@@ -166,11 +270,11 @@ def _expand(root: Path, paths: list[str]) -> set[str]:
     return found
 
 
-def _adapter_versions() -> str:
+def _library_versions() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
-    found = []
-    for package in ("dbt-adapters", "dbt-duckdb", "dbt-oracle", "dbt-postgres"):
+    found = [f"dbt={DBT_VERSION}"]
+    for package in LIBRARIES:
         try:
             found.append(f"{package}={version(package)}")
         except PackageNotFoundError:
