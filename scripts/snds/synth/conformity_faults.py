@@ -19,6 +19,7 @@ import duckdb
 from snds.catalog.committed import CatalogTable
 from snds.conformity.checks import Rules, parent_table
 from snds.formats import DATE_FORMAT
+from snds.synth.faults import BLOCK, rewritten
 
 Edit = Callable[[dict[str, str]], None]
 
@@ -119,13 +120,11 @@ def _splice(
         writer.writerows(values)
         return text.getvalue().encode("utf-8")
 
-    partial = path.with_name(path.name + ".partial")
-    with path.open("rb") as source, partial.open("wb") as target:
+    with rewritten(path) as (source, target):
         target.write(rows(head, with_header=True))
         source.seek(offset)
-        shutil.copyfileobj(source, target, 1 << 22)
+        shutil.copyfileobj(source, target, BLOCK)
         target.write(rows(added, with_header=False))
-    partial.replace(path)
 
 
 def plant_conformity_faults(

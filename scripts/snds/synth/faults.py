@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -11,6 +13,7 @@ from snds.catalog.sqltypes import DATE, NUMERIC
 
 TARGET_PREFIXES = ("IR_BEN_R", "ER_PRS_F", "T_MCO")
 KINDS = ("wrong_field_count", "impossible_date", "text_in_numeric", "string_too_long", "undecodable_bytes")
+BLOCK = 1 << 22  # bytes read at a time when a delivery file is rewritten
 REASON_CODES = {  # the codes of landing.quarantine (snds.ingest.values and snds.ingest.load)
     "wrong_field_count": "field_count",
     "impossible_date": "impossible_date",
@@ -87,8 +90,7 @@ def plant_faults(
 def _insert_lines(path: Path, inserts: list[tuple[int, bytes]]) -> None:
     """Rewrite `path` with each (data line index, text) inserted after that data line, in order, copying the file
     by blocks (newlines counted by `bytes.count`, not by a Python loop over lines)."""
-    partial = path.with_name(path.name + ".partial")
-    with path.open("rb") as source, partial.open("wb") as target:
+    with rewritten(path) as (source, target):
         target.write(source.readline())  # the header
         copier = _LineCopier(source, target)
         done = 0
@@ -97,12 +99,18 @@ def _insert_lines(path: Path, inserts: list[tuple[int, bytes]]) -> None:
             done = line + 1
             target.write(text + b"\n")
         copier.rest()
+
+
+@contextmanager
+def rewritten(path: Path) -> Iterator[tuple[BinaryIO, BinaryIO]]:
+    """The file to read and its new version to write, which replaces it when the block ends without error."""
+    partial = path.with_name(path.name + ".partial")
+    with path.open("rb") as source, partial.open("wb") as target:
+        yield source, target
     partial.replace(path)
 
 
 class _LineCopier:
-    BLOCK = 1 << 22
-
     def __init__(self, source: BinaryIO, target: BinaryIO) -> None:
         self.source, self.target, self.pending = source, target, b""
 
@@ -110,7 +118,7 @@ class _LineCopier:
         """Copy the next `lines` lines."""
         while lines > 0:
             if not self.pending:
-                self.pending = self.source.read(self.BLOCK)
+                self.pending = self.source.read(BLOCK)
                 if not self.pending:
                     raise ValueError(f"{self.source.name}: fewer lines than its row count")
             found = self.pending.count(b"\n")
@@ -128,4 +136,4 @@ class _LineCopier:
 
     def rest(self) -> None:
         self.target.write(self.pending)
-        shutil.copyfileobj(self.source, self.target, self.BLOCK)
+        shutil.copyfileobj(self.source, self.target, BLOCK)
