@@ -8,11 +8,10 @@ read, the tests attached to them, the project's hooks and exposures on them, and
 tests these exactly as in a full invocation; the guard (`macros/access/project_guard.sql`) reads the same graph
 entries for them (their dependencies, their tests).
 
-The slice is reused only while a fingerprint of everything it was cut from is unchanged: the folder's files, every
-macro and data test, dbt_project.yml and the profiles, the files the slice's other nodes are defined in, the
-environment variables dbt or the profile read (SNDS_*, DBT_* and those the parse recorded), the versions of dbt
-and its adapters, and this module. Otherwise dbt parses the project (its own partial parse) and the slice is cut
-again. A plain `dbt build` never uses it.
+The slice is reused only while a fingerprint of everything it was cut from is unchanged (`_fingerprint`: the
+folder, the files the slice's nodes are defined in, ALWAYS_READ, PROPERTIES, the names under LISTED, the
+environment, LIBRARIES and this module). Otherwise dbt parses the project (its own partial parse) and the slice is
+cut again. A plain `dbt build` never uses it.
 """
 
 from __future__ import annotations
@@ -38,7 +37,8 @@ ALWAYS_READ = (
     "dbt_project.yml", "profiles", "macros", "tests/dbt", ".dbtignore", "packages.yml", "dependencies.yml",
     "selectors.yml", "dbt_packages",
 )  # fmt: skip
-PROPERTIES = "models"  # every *.yml under it read whole: a test or a patch may be added to a kept node from any
+# every *.yml under it (one of LISTED) read whole: a test or a patch may reach a kept node from any of them
+PROPERTIES = "models"
 LISTED = ("models", "seeds", "tests")  # every path under them listed, not read: a new or moved file cuts again
 ENVIRONMENT_PREFIXES = ("SNDS_", "DBT_")
 CREDENTIAL_WORDS = ("PASSWORD", "SECRET", "TOKEN")  # never hashed into the readable fingerprint (they shape no parse)
@@ -64,8 +64,8 @@ def sliced_manifest(
 ) -> Slice:
     """The slice of the dbt project in `root` for the nodes under `folder` (relative to `root`), from `target_path`
     when it is still valid, else cut from `parse()` (a full dbt parse) and saved there. When the folder's nodes
-    have what the slice does not carry (unit tests, functions), or a file changed while dbt parsed, the whole
-    parsed manifest is used and nothing is saved."""
+    have what the slice does not carry, or a file changed while dbt parsed, the whole
+    parsed manifest is used and nothing is saved (see `_needs_whole`)."""
     slice_path, meta_path = _paths(folder, target_path)
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
@@ -96,7 +96,7 @@ def sliced_manifest(
 def _needs_whole(full: Manifest, folder: PurePosixPath) -> bool:
     """Whether the folder's nodes use what the slice leaves out: unit tests on them, functions, or an ephemeral
     model outside the folder (compiled into theirs with its own parents)."""
-    own = {uid for uid, node in full.nodes.items() if node.original_file_path.startswith(f"{folder}/")}
+    own = _own(full, folder)
     tested = any(own.intersection(t.depends_on.nodes) for t in full.unit_tests.values())
     parents = {uid for n in own for uid in full.nodes[n].depends_on.nodes}
     called = any(uid.startswith("function.") for uid in parents)
@@ -155,8 +155,7 @@ def cut_slice(full: Manifest, *folders: PurePosixPath) -> Manifest:
     the exposures on them and every macro. The parents outside are read, never run: each depends only on its
     ancestors that are in the slice (dbt's graph would otherwise need every ancestor up to the deliveries; the
     ancestry between the slice's nodes is kept, which the build's test edges and indirect selection follow)."""
-    prefixes = tuple(f"{folder}/" for folder in folders)
-    own = {uid for uid, node in full.nodes.items() if node.original_file_path.startswith(prefixes)}
+    own = _own(full, *folders)
     tests = {
         uid
         for uid, node in full.nodes.items()
@@ -191,6 +190,12 @@ def cut_slice(full: Manifest, *folders: PurePosixPath) -> Manifest:
         fixtures={},
         **lookups,
     )
+
+
+def _own(full: Manifest, *folders: PurePosixPath) -> set[str]:
+    """The nodes defined under `folders` (what `--select path:<folder>` selects of the nodes)."""
+    prefixes = tuple(f"{folder}/" for folder in folders)
+    return {uid for uid, node in full.nodes.items() if node.original_file_path.startswith(prefixes)}
 
 
 def _ancestors_in(full: Manifest, uid: str, inside: set[str]) -> list[str]:
@@ -238,7 +243,9 @@ def _fingerprint(root: Path, folder: PurePosixPath, files: list[str], env_names:
     digest = hashlib.sha256()
     digest.update(f"{FORMAT}|{_library_versions()}|{sys.version}\n".encode())
     digest.update(hashlib.sha256(Path(__file__).read_bytes()).digest())  # this module: how the slice is cut
-    properties = [str(p.relative_to(root)) for p in (root / PROPERTIES).rglob("*.yml")]
+    listed = sorted(str(p.relative_to(root)) for name in LISTED for p in (root / name).rglob("*"))
+    digest.update("\n".join(listed).encode())  # names only
+    properties = [p for p in listed if p.startswith(f"{PROPERTIES}/") and p.endswith(".yml")]
     for path in sorted(_expand(root, [str(folder), *ALWAYS_READ, *files, *properties])):
         digest.update(path.encode() + b"\0")
         full = root / path
@@ -246,8 +253,6 @@ def _fingerprint(root: Path, folder: PurePosixPath, files: list[str], env_names:
             digest.update(hashlib.sha256(full.read_bytes()).digest() if full.is_file() else b"(not a file)")
         except OSError:
             digest.update(b"(unreadable)")
-    for listed in LISTED:  # names only
-        digest.update("\n".join(sorted(str(p.relative_to(root)) for p in (root / listed).rglob("*"))).encode())
     environment = {
         name: value
         for name, value in os.environ.items()
