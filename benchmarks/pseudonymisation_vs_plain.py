@@ -1,15 +1,20 @@
-"""Benchmark: staging with platform pseudonyms against the same staging without them, on one database.
+"""Benchmark: staging with platform pseudonyms against the same staging without them, on one database, for a full
+build and for the next monthly delivery applied incrementally.
 
 Run from the project root:  .venv/bin/python benchmarks/pseudonymisation_vs_plain.py [--patients N]
 
-A synthetic delivery is ingested into a fresh DuckDB file, validated (staging reads promoted deliveries only) and a
-random platform key is loaded. Then, side by side in this one run, each staging table that holds identifiers is
-built twice from the same landing rows:
-- plain: `create table ... as select cast(col as type) ...` (what staging was before pseudonymisation);
-- ours: the SQL that dbt compiles for the project (the correspondences first, hashing each distinct identifier
-  once with HMAC-SHA-256, then the staging tables joining them).
-Both run in DuckDB directly, so the ratio measures the SQL, not dbt's own per-model overhead; the two builds
-alternate (--repeat) and the best time of each is kept.
+A synthetic delivery is split as the CNAM sends it (`snds.synth.split`). The referentials, the 2019 flow months
+and the PMSI 2019 year are ingested and validated (promoted) and a random platform key is loaded; then, side by
+side in this one run, each staging table that holds identifiers is built twice from the same landing rows:
+- plain: `select cast(col as type) ...` of the rows staging would apply (what staging was before pseudonymisation);
+- ours: the SQL that dbt compiles for the project: the correspondences first (each new identifier hashed once with
+  HMAC-SHA-256), then the staging tables joining them.
+1. Full build: every promoted delivery (`create table ... as`).
+2. Incremental: the base is built (`snds promote`), the next flow month is validated, and the same compiled SQL
+   applies only it, as dbt's incremental models do: the correspondences merge their new identifiers (delete+insert),
+   the staging tables insert the month's rows; plain inserts the month's rows cast. Each run is rolled back.
+Both run in DuckDB directly, so the ratios measure the SQL, not dbt's own per-model overhead; the builds alternate
+(--repeat) and the best time of each is kept.
 """
 
 from __future__ import annotations
@@ -24,18 +29,20 @@ from pathlib import Path
 import duckdb
 
 from snds import config
-from snds.catalog.committed import load_tables
+from snds.catalog.committed import CatalogTable, load_tables
 from snds.conformity.checks import project_rules
 from snds.conformity.validate import validate_delivery
 from snds.dbt import run_dbt
 from snds.ingest import ingest_delivery
 from snds.keys import store
 from snds.landing import init_landing
+from snds.promotion import promote
 from snds.synth import SynthSpec, synthesize
+from snds.synth.split import SplitDelivery, split_delivery
 
-STAGING = ("IR_BEN_R", "ER_PRS_F", "T_MCO19C", "T_MCO20C", "T_SSR19C", "T_HAD19C", "T_RIP19C", "KI_CCI_R")
-CORRESPONDENCES = ("pseudonymisation_keys", "person_pseudonyms", "professional_pseudonyms")
-PROMOTED = "promoted_deliveries"  # the deliveries staging reads
+STAGING = ("IR_BEN_R", "ER_PRS_F", "ER_PHA_F", "T_MCO19C", "T_SSR19C", "T_HAD19C", "T_RIP19C", "KI_CCI_R")
+CORRESPONDENCES = ("person_pseudonyms", "professional_pseudonyms")
+GATE = "+pending_deliveries pseudonymisation_keys"  # the promotion gate's views, the catalog seed, the keys view
 
 
 def _compiled(target: Path, name: str) -> str:
@@ -43,68 +50,108 @@ def _compiled(target: Path, name: str) -> str:
     return path.read_text(encoding="utf-8")
 
 
-def _timed(con: duckdb.DuckDBPyConnection, statements: list[str]) -> float:
+def _pending(table: str) -> str:
+    return f"(select DELIVERY_ID from landing.pending_deliveries where MODEL_NAME = '{table}')"
+
+
+def _pending_rows(con: duckdb.DuckDBPyConnection) -> int:
+    return sum(
+        con.execute(f"select count(*) from landing.{t} where DELIVERY_ID in {_pending(t)}").fetchone()[0]
+        for t in STAGING
+    )
+
+
+def _plain_select(table: CatalogTable) -> str:
+    casts = ", ".join(f"cast({c.name} as {c.data_type}) as {c.name}" for c in table.columns)
+    return f"select {casts} from landing.{table.name} where DELIVERY_ID in {_pending(table.name)}"
+
+
+def _timed(con: duckdb.DuckDBPyConnection, statements: list[str], rollback: bool) -> float:
+    if rollback:
+        con.execute("begin transaction")
     started = time.perf_counter()
     for statement in statements:
         con.execute(statement)
-    return time.perf_counter() - started
+    seconds = time.perf_counter() - started
+    if rollback:
+        con.execute("rollback")
+    return seconds
+
+
+def _best(con: duckdb.DuckDBPyConnection, plain: list[str], ours: list[str], repeat: int, rollback: bool) -> tuple:
+    timings = [(_timed(con, plain, rollback), _timed(con, ours, rollback)) for _ in range(repeat)]
+    return min(t[0] for t in timings), min(t[1] for t in timings)
+
+
+def _receive(database: Path, target: Path, tables: dict[str, CatalogTable], deliveries: list[SplitDelivery]) -> None:
+    rules = project_rules(tables)
+    for delivery in deliveries:
+        ingest_delivery(delivery.directory, database, tables)
+        report = validate_delivery(database, delivery.directory.name, rules, target / "conformity")
+        if report["status"] != "validated":
+            raise SystemExit(f"{delivery.directory.name} was not promoted: {report['status']}")
+
+
+def _report(title: str, rows: int, persons: int, plain: float, ours: float) -> None:
+    print(f"{title}: {rows:,} landing rows applied; {persons:,} distinct person identifiers in the base")
+    print(f"  plain staging (casts only):            {plain:8.2f} s")
+    print(f"  pseudonymised staging (hash + joins):  {ours:8.2f} s")
+    print(f"  ratio pseudonymised / plain:           {ours / plain:8.2f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--patients", type=int, default=100_000)
-    parser.add_argument(
-        "--repeat", type=int, default=2, help="Alternate the two builds this many times; keep the best."
-    )
+    parser.add_argument("--repeat", type=int, default=2, help="Alternate the builds this many times; keep the best.")
     args = parser.parse_args()
     tables = load_tables()
     with tempfile.TemporaryDirectory(prefix="snds-bench-") as scratch:
         root = Path(scratch)
-        database = root / "warehouse.duckdb"
-        print(f"synthetic delivery of {args.patients:,} patients ...", flush=True)
-        synthesize(root / "D", SynthSpec(args.patients, (2019, 2020), seed=3), tables, config.reference_dir(), 0.0)
+        database, target = root / "warehouse.duckdb", root / "target"
+        print(f"synthetic delivery of {args.patients:,} patients, split by month ...", flush=True)
+        synthesize(root / "S", SynthSpec(args.patients, (2019, 2020), seed=3), tables, config.reference_dir(), 0.0)
+        deliveries = {
+            d.directory.name.removeprefix("S_"): d for d in split_delivery(root / "S", root / "split", tables)
+        }
+        months = sorted(name for name in deliveries if name.startswith("M2019"))
         init_landing(database, tables)
-        ingest_delivery(root / "D", database, tables)
-        target = root / "target"
-        # staging reads only promoted deliveries: the delivery is validated (promoted) as on the platform
-        report = validate_delivery(database, "D", project_rules(tables), target / "conformity")
-        if report["status"] != "validated":
-            raise SystemExit(f"the synthetic delivery was not promoted: {report['status']}")
         with duckdb.connect(str(database)) as con:
             store.init_platform(con, secrets.token_bytes(32))
+        _receive(database, target, tables, [deliveries[n] for n in ("REF", *months, "Y2019")])
         os.environ["SNDS_DUCKDB_PATH"] = str(database)
-        run_dbt(
-            "compile",
-            "--quiet",
-            "--log-level",
-            "none",
-            "--select",
-            " ".join((PROMOTED, *CORRESPONDENCES, *STAGING)),
-            target_path=target,
-        )
+        quiet = ("--quiet", "--log-level", "none")
+        run_dbt("build", *quiet, "--select", GATE, target_path=target)
+        run_dbt("compile", *quiet, "--select", " ".join((*CORRESPONDENCES, *STAGING)), target_path=target)
         with duckdb.connect(str(database)) as con:
-            rows = sum(con.execute(f"select count(*) from landing.{t}").fetchone()[0] for t in STAGING)
-            con.execute(f"create or replace view landing.{PROMOTED} as {_compiled(target, PROMOTED)}")
-            con.execute("create schema if not exists keys")
-            con.execute(f"create or replace view keys.pseudonymisation_keys as {_compiled(target, CORRESPONDENCES[0])}")
             con.execute("create schema if not exists plain")
             con.execute("create schema if not exists snds")
-            plain = [
-                f"create or replace table plain.{t} as select "
-                + ", ".join(f"cast({c.name} as {c.data_type}) as {c.name}" for c in tables[t].columns)
-                + f" from landing.{t}"
-                for t in STAGING
-            ]
-            ours = [
-                f"create or replace table keys.{name} as {_compiled(target, name)}" for name in CORRESPONDENCES[1:]
-            ] + [f"create or replace table snds.{t} as {_compiled(target, t)}" for t in STAGING]
-            timings = [(_timed(con, plain), _timed(con, ours)) for _ in range(args.repeat)]
-            plain_seconds, ours_seconds = min(t[0] for t in timings), min(t[1] for t in timings)
+            rows = _pending_rows(con)
+            plain = [f"create or replace table plain.{t} as {_plain_select(tables[t])}" for t in STAGING]
+            ours = [f"create or replace table keys.{n} as {_compiled(target, n)}" for n in CORRESPONDENCES]
+            ours += [f"create or replace table snds.{t} as {_compiled(target, t)}" for t in STAGING]
+            full = _best(con, plain, ours, args.repeat, rollback=False)
             persons = con.execute("select count(*) from keys.person_pseudonyms").fetchone()[0]
-        print(f"{rows:,} landing rows in {len(STAGING)} staging tables; {persons:,} distinct person identifiers")
-        print(f"plain staging (casts only):            {plain_seconds:8.2f} s")
-        print(f"pseudonymised staging (hash + joins):  {ours_seconds:8.2f} s")
-        print(f"ratio pseudonymised / plain:           {ours_seconds / plain_seconds:8.2f}")
+            for name in (*CORRESPONDENCES, *STAGING):  # dbt builds them next, as incremental models
+                con.execute(f"drop table if exists {'keys' if name in CORRESPONDENCES else 'snds'}.{name}")
+        _report("full build", rows, persons, *full)
+        base = [deliveries[n].directory.name for n in ("REF", *months, "Y2019")]
+        promote(database, base, target, extra=quiet)
+        _receive(database, target, tables, [deliveries["M202001"]])
+        with duckdb.connect(str(database)) as con:
+            rows = _pending_rows(con)
+            persons = con.execute("select count(*) from keys.person_pseudonyms").fetchone()[0]
+            plain = [f"insert into plain.{t} {_plain_select(tables[t])}" for t in STAGING]
+            ours = []
+            for name in CORRESPONDENCES:  # dbt's delete+insert on delivered_identifier
+                ours += [
+                    f"create or replace temp table new_{name} as {_compiled(target, name)}",
+                    f"delete from keys.{name} where delivered_identifier in "
+                    f"(select delivered_identifier from new_{name})",
+                    f"insert into keys.{name} select * from new_{name}",
+                ]
+            ours += [f"insert into snds.{t} {_compiled(target, t)}" for t in STAGING]
+            incremental = _best(con, plain, ours, args.repeat, rollback=True)
+        _report("next flow month, incremental", rows, persons, *incremental)
 
 
 if __name__ == "__main__":

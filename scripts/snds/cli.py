@@ -253,6 +253,42 @@ def ingest(
 
 
 @main.command()
+@click.argument("delivery_ids", nargs=-1, required=True, metavar="DELIVERY_ID...")
+@database_option
+def promote(delivery_ids: tuple[str, ...], database: Path | None) -> None:
+    """Apply validated deliveries to the base: dbt builds only the staging models of the tables they delivered and
+    what descends from them (event layer, marts), each applying just the deliveries it has not applied yet.
+
+    Research projects are built on request (`snds project build`). Exit codes: 0 promoted, 1 a delivery is not
+    validated, 2 a wrong identifier, 3 the tool failed (database, dbt).
+    """
+    import time
+
+    from snds import identifiers, warehouse
+    from snds.cli_common import EXIT_TOOL, EXIT_USAGE
+    from snds.dbt import DbtError
+    from snds.promotion import PromotionRefused
+    from snds.promotion import promote as promote_deliveries
+
+    try:
+        checked = [identifiers.delivery_id(d) for d in delivery_ids]
+    except identifiers.InvalidIdentifier as error:
+        fail(str(error), EXIT_USAGE)
+    started = time.monotonic()
+    try:
+        with console.status(f"promoting {', '.join(checked)}"):
+            done = promote_deliveries(database or config.database_path(), checked)
+    except PromotionRefused as refusal:
+        fail(f"nothing promoted: {refusal}")
+    except (warehouse.WarehouseError, DbtError) as error:
+        fail(str(error), EXIT_TOOL)
+    console.print(
+        f"promoted {', '.join(done.deliveries)}: {len(done.tables)} tables delivered, {done.nodes} dbt nodes run "
+        f"in {time.monotonic() - started:.1f} s"
+    )
+
+
+@main.command()
 @click.argument("delivery_id")
 @database_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")

@@ -18,6 +18,10 @@ from snds.config import PROFILES_DIR, PROJECT_ROOT
 
 ORACLE_OFFLINE_TARGET = "oracle_offline"
 ORACLE_TARGET_PATH = PROJECT_ROOT / "target" / "oracle"
+# For the platform's own bounded builds (a project, a promotion): no JSON artifacts (the 34 MB manifest.json ...:
+# the build record and the audit say what was built); the relation cache of the selected nodes' schemas only, not
+# of the thousands of tables their parents live beside.
+BUILD_OPTIONS = ("--no-write-json", "--cache-selected-only")
 
 
 class DbtError(Exception):

@@ -210,8 +210,8 @@ def _ancestors_in(full: Manifest, uid: str, inside: set[str]) -> list[str]:
         seen.add(ancestor)
         if ancestor in inside:
             found.add(ancestor)
-        elif ancestor in full.nodes:
-            stack.extend(full.nodes[ancestor].depends_on.nodes)
+        elif ancestor in full.nodes:  # a seed depends on macros only
+            stack.extend(getattr(full.nodes[ancestor].depends_on, "nodes", ()))
     return sorted(found)
 
 
@@ -240,13 +240,20 @@ def _environment_names(full: Manifest) -> set[str]:
 
 
 def _fingerprint(root: Path, folder: PurePosixPath, files: list[str], env_names: list[str]) -> str:
+    return inputs_fingerprint(root, [str(folder), *files], env_names)
+
+
+def inputs_fingerprint(root: Path, paths: list[str], env_names: list[str] | tuple[str, ...] = ()) -> str:
+    """A digest of what a dbt parse of the project reads beyond `paths` (files or folders): every macro, data test,
+    properties YAML, `dbt_project.yml`, profiles, the names of the model, seed and test files, the environment
+    (credentials excepted), dbt's libraries and this module. Equal digests: the parse would give the same result."""
     digest = hashlib.sha256()
     digest.update(f"{FORMAT}|{_library_versions()}|{sys.version}\n".encode())
     digest.update(hashlib.sha256(Path(__file__).read_bytes()).digest())  # this module: how the slice is cut
     listed = sorted(str(p.relative_to(root)) for name in LISTED for p in (root / name).rglob("*"))
     digest.update("\n".join(listed).encode())  # names only
     properties = [p for p in listed if p.startswith(f"{PROPERTIES}/") and p.endswith(".yml")]
-    for path in sorted(_expand(root, [str(folder), *ALWAYS_READ, *files, *properties])):
+    for path in sorted(_expand(root, [*paths, *ALWAYS_READ, *properties])):
         digest.update(path.encode() + b"\0")
         full = root / path
         try:

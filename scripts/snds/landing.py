@@ -40,6 +40,30 @@ BOOKKEEPING_DDL = (
     QUARANTINED_COUNT bigint not null,
     primary key (DELIVERY_ID, FILE_NAME)
 )""",
+    # What each delivery brings under its tables' delivery policies (catalog): for an append table, one row per
+    # flow month it holds (PERIOD_START, the month's first day); for a replaced table, one row (PERIOD_START null).
+    # EXTRACTED_ON: the manifest's extraction date, else the day of loading. Ingestion refuses what breaks a policy.
+    """create table if not exists landing.delivery_periods (
+    DELIVERY_ID varchar(128) not null,
+    TABLE_NAME varchar(128) not null,
+    DELIVERY_POLICY varchar(16) not null,
+    PERIOD_START date,
+    EXTRACTED_ON date not null
+)""",
+    # Incremental staging (macros/staging): which promoted deliveries each model has applied, and under which
+    # definition and keys it was built (a change of either rebuilds it). Written by the models' own hooks; no
+    # primary key, as a hook deletes and inserts a model's rows in one transaction.
+    """create table if not exists landing.applied_deliveries (
+    MODEL_NAME varchar(128) not null,
+    DELIVERY_ID varchar(128) not null,
+    APPLIED_AT timestamp not null
+)""",
+    """create table if not exists landing.model_builds (
+    MODEL_NAME varchar(128) not null,
+    DEFINITION_SHA256 varchar(64) not null,
+    KEY_IDS varchar(256),
+    BUILT_AT timestamp not null
+)""",
     # One row per problem of a quarantined line: per failing column, or one for the whole line (COLUMN_NAME null:
     # field count, encoding). REASON is in the platform's words and never quotes the value; RAW_TEXT keeps the
     # delivered line, in the database only.

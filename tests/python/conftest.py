@@ -33,6 +33,7 @@ LONGEST_FIRST = (
     "test_duckdb_build.py",
     "test_pseudonymisation.py",
     "test_conformity.py",
+    "test_incremental_staging.py",
     "test_oracle_compile.py",
     "test_project_guard.py",
 )

@@ -46,3 +46,10 @@ def test_pseudonymisation_benchmark_runs() -> None:
 def test_validation_benchmark_runs(tmp_path: Path) -> None:
     output = _run("validation_vs_ingest.py", "--delivery", str(tmp_path / "D"), "--patients", "300")
     assert "status validated" in output
+
+
+@pytest.mark.slow
+def test_monthly_benchmark_runs(tmp_path: Path) -> None:
+    output = _run("monthly_at_scale.py", "--patients", "200", "--work", str(tmp_path), "--deliveries", "3")
+    assert "S200_M201903" in output and "build of the last flow month / the first:" in output
+    assert (tmp_path / "monthly_at_scale.png").stat().st_size > 10_000

@@ -43,9 +43,10 @@ def test_model_sql_is_plain_sql_over_its_landing_source(catalog: Catalog) -> Non
     sql = render_model_sql(catalog.table("IR_SEX_V"))
     assert "cast(landed.SEX_COD as numeric(1))  as SEX_COD" in sql
     assert "from {{ source('landing', 'IR_SEX_V') }} landed\n" in sql
-    # only the validated deliveries are promoted into the base
+    # only the validated deliveries are promoted into the base, each once
     assert sql.rstrip().endswith(
-        "where landed.DELIVERY_ID in (select DELIVERY_ID from {{ ref('promoted_deliveries') }})"
+        "where landed.DELIVERY_ID in (select pending.DELIVERY_ID from {{ ref('pending_deliveries') }} pending "
+        "where pending.MODEL_NAME = 'IR_SEX_V')"
     )
     # only source() and ref(): dbt's static parser reads it without Jinja
     assert {part.split("(")[0].strip() for part in sql.split("{{")[1:]} == {"source", "ref"}

@@ -62,6 +62,17 @@ def test_the_key_check_hook_is_a_plsql_block_on_oracle(oracle: InlineCompiler) -
     assert "raise_application_error(-20001, 'pseudonymisation needs exactly one active platform key" in hook
 
 
+def test_the_incremental_hooks_compile_for_oracle_and_pass_the_check(oracle: InlineCompiler) -> None:
+    """What a staging model runs around its insert (the choice between the two pre-hooks is made at build time)."""
+    for hook in ("forget_applied_deliveries", "empty_replaced_table", "record_applied_deliveries"):
+        sql = oracle.compile(f"{{{{ {hook}() }}}}")
+        assert "applied_deliveries" in sql or "pending_deliveries" in sql, hook
+        assert not check_sql(sql), (hook, sql)
+    build = oracle.compile("{{ record_model_build() }}")
+    assert build.lstrip().startswith("merge into") and " from dual" in build
+    assert not check_sql(build), build
+
+
 def test_conformity_queries_compile_for_oracle_and_pass_the_check(oracle: InlineCompiler) -> None:
     rules = project_rules(load_tables())
     snippets, kinds = {}, set()

@@ -418,7 +418,7 @@ def test_the_generated_example_projects_keep_the_rules(guarded: GuardedCopy) -> 
     empty database, which holds no event layer)."""
     result = guarded.build("p_t2d", "p_mi")
     hooks = [r for r in result.result.results if r.node.resource_type == "operation"]
-    assert [str(r.status) for r in hooks] == ["success"], _failure(result)
+    assert hooks and {str(r.status) for r in hooks} == {"success"}, _failure(result)
     assert GUARD_FAILED not in _failure(result)
 
 

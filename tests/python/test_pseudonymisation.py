@@ -36,7 +36,7 @@ pytestmark = pytest.mark.slow
 # test_duckdb_build checks the whole `snds` schema).
 SELECTION = (
     "--select",
-    "promoted_deliveries pseudonymisation_keys person_pseudonyms professional_pseudonyms pseudonym_renewals",
+    "+pending_deliveries pseudonymisation_keys person_pseudonyms professional_pseudonyms pseudonym_renewals",
     "IR_BEN_R IR_IBA_R ER_PRS_F ER_PHA_F KI_CCI_R T_MCO19C T_MCO20C T_MCO21C T_SSR19C T_HAD19C T_RIP19C",
 )
 PLACEHOLDER = "xxxxxxxxxxxxxxxxx"

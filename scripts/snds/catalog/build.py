@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from snds.catalog.conventions import Conventions, IdentifierClass
 from snds.catalog.dictionary import DictColumn, DictTable
+from snds.catalog.policies import TablePolicy
 from snds.catalog.sqltypes import SqlType
 from snds.catalog.types import TypeMapper, holding_pseudonym
 
@@ -52,6 +53,7 @@ class PhysicalTable:
     columns: tuple[Column, ...]
     primary_key: tuple[str, ...]
     structure_id: str
+    policy: TablePolicy
 
     @property
     def product(self) -> str:
@@ -100,7 +102,8 @@ def build_catalog(dictionary: list[DictTable], conventions: Conventions) -> Cata
             key = tuple(k for k in template.primary_key if any(c.name == k for c in columns))
             if len(key) != len(template.primary_key):
                 key = ()  # a key column absent that year: the declared key does not apply
-            tables.append(PhysicalTable(name, template, year, columns, key, _structure_id(columns)))
+            policy = conventions.delivery_policy(template.product, year, [c.name for c in columns])
+            tables.append(PhysicalTable(name, template, year, columns, key, _structure_id(columns), policy))
     tables.sort(key=lambda t: t.name)
     return Catalog(tuple(dictionary), tuple(tables))
 

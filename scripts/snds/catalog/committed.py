@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from functools import cache, cached_property
 from pathlib import Path
 
+from snds.catalog.policies import SNAPSHOT_POLICY, TablePolicy
 from snds.catalog.sqltypes import SqlType
 from snds.config import PROJECT_ROOT
 
@@ -56,6 +57,7 @@ class CatalogTable:
     primary_key: tuple[str, ...]
     columns: tuple[CatalogColumn, ...]
     links: tuple[CatalogLink, ...] = ()
+    policy: TablePolicy = SNAPSHOT_POLICY
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -108,6 +110,7 @@ def load_tables(seeds_dir: Path = SEEDS_DIR) -> dict[str, CatalogTable]:
             primary_key=tuple(row["primary_key"].split()),
             columns=columns(row["template"], row["structure_id"]),
             links=tuple(declared.get(row["template"], ())),
+            policy=TablePolicy(row["delivery_policy"], row["period_column"]),
         )
         for row in _rows(seeds_dir / "snds_tables.csv")
     }

@@ -9,6 +9,7 @@ from importlib import resources
 
 import yaml
 
+from snds.catalog.policies import PolicyRule, TablePolicy, parse_rules, policy_for
 from snds.catalog.types import Defaults
 
 
@@ -54,6 +55,10 @@ class Conventions:
     identifiers: dict[str, IdentifierClass]
     pseudonyms: PseudonymConventions
     defaults: Defaults
+    delivery_policies: tuple[PolicyRule, ...]
+
+    def delivery_policy(self, product: str, year: int | None, columns: list[str]) -> TablePolicy:
+        return policy_for(self.delivery_policies, product, year is not None, columns)
 
     def identifier_class(self, column_name: str) -> IdentifierClass:
         return self.identifiers.get(column_name.upper(), OTHER)
@@ -87,4 +92,5 @@ def load_conventions() -> Conventions:
         identifiers=identifiers,
         pseudonyms=PseudonymConventions(pseudonyms["length"], tuple(pseudonyms["person_placeholders"])),
         defaults=Defaults(**raw["defaults"]),
+        delivery_policies=parse_rules(raw["delivery_policies"]),
     )

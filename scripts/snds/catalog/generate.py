@@ -14,7 +14,9 @@ from pathlib import PurePosixPath
 from snds.catalog.build import Catalog, Column, PhysicalTable
 from snds.catalog.conventions import Conventions
 from snds.catalog.history import render_history_macro
+from snds.catalog.increments import pending_filter
 from snds.catalog.labels import NEUTRAL_LABELS, render_neutral_labels, table_doc_name
+from snds.catalog.policies import APPEND, REPLACE_YEAR, SNAPSHOT
 from snds.catalog.pseudonymisation import (
     GENERATED_MACROS_ROOT,
     PSEUDONYMISATION_ROOT,
@@ -73,6 +75,8 @@ _SEEDS_YAML = {
                 "structure_id": (_TEXT, "Structure: tables with the same ordered columns share one."),
                 "primary_key": (_TEXT, "Declared primary key columns, space-separated."),
                 "column_count": (_INT, "Number of columns."),
+                "delivery_policy": (_TEXT, "How a delivery applies: append (flow months), replace_year, snapshot."),
+                "period_column": (_TEXT, "For append: the date column whose month is the period a delivery adds."),
             },
         ),
         _seed(
@@ -122,9 +126,29 @@ _SEEDS_YAML = {
 
 def render_seeds(catalog: Catalog) -> dict[PurePosixPath, str]:
     tables = _csv(
-        ["table_name", "product", "template", "year", "structure_id", "primary_key", "column_count"],
+        [
+            "table_name",
+            "product",
+            "template",
+            "year",
+            "structure_id",
+            "primary_key",
+            "column_count",
+            "delivery_policy",
+            "period_column",
+        ],
         (
-            (t.name, t.product, t.template.name, t.year, t.structure_id, " ".join(t.primary_key), len(t.columns))
+            (
+                t.name,
+                t.product,
+                t.template.name,
+                t.year,
+                t.structure_id,
+                " ".join(t.primary_key),
+                len(t.columns),
+                t.policy.name,
+                t.policy.period_column,
+            )
             for t in catalog.tables
         ),
     )
@@ -217,13 +241,9 @@ def model_dir(table: PhysicalTable, conventions: Conventions) -> PurePosixPath:
     return product_dir / "archives" / str(table.year)
 
 
-PROMOTED = "{{ ref('promoted_deliveries') }}"
-PROMOTION_FILTER = f"where landed.DELIVERY_ID in (select DELIVERY_ID from {PROMOTED})"
-
-
 def render_model_sql(table: PhysicalTable) -> str:
-    """Cast every landed column of the promoted deliveries to its type; direct identifiers come from the
-    pseudonym correspondences."""
+    """Cast every landed column of the promoted deliveries not applied yet to its type; direct identifiers come from
+    the pseudonym correspondences."""
     pseudonymised = [c for c in table.columns if c.identifier.pseudonym_domain]
     source = f"{{{{ source('landing', '{table.name}') }}}} landed"
     expressions = [
@@ -235,11 +255,22 @@ def render_model_sql(table: PhysicalTable) -> str:
         f"\n    on landed.{c.name} = {_pseudonym_alias(c)}.delivered_identifier"
         for c in pseudonymised
     )
-    comment = "-- Only validated deliveries (snds validate) are promoted into the base.\n"
+    comment = (
+        "-- Only validated deliveries (snds validate) are promoted into the base, each applied once.\n"
+        f"-- Delivery policy: {table.policy.name} ({_POLICY_EFFECT[table.policy.name]}).\n"
+    )
     if pseudonymised:
         comment += "-- Direct identifiers: the CNAM's values are replaced by platform pseudonyms (keys schema).\n"
     select = _select_list(table, expressions)
-    return f"-- {HEADER}\n{comment}select\n{select}\nfrom {source}{joins}\n{PROMOTION_FILTER}\n"
+    where = pending_filter("landed.DELIVERY_ID", table.name)
+    return f"-- {HEADER}\n{comment}select\n{select}\nfrom {source}{joins}\nwhere {where}\n"
+
+
+_POLICY_EFFECT = {
+    APPEND: "each new delivery's rows are added",
+    REPLACE_YEAR: "a newer delivery of the year replaces the table",
+    SNAPSHOT: "a newer delivery replaces the table",
+}
 
 
 def _pseudonym_alias(column: Column) -> str:

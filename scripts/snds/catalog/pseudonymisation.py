@@ -16,6 +16,7 @@ from pathlib import PurePosixPath
 
 from snds.catalog.build import Catalog, Column
 from snds.catalog.conventions import Conventions
+from snds.catalog.increments import AFTER_HOOKS, BEFORE_HOOK, PENDING_PATH, pending_query, render_pending_deliveries
 from snds.catalog.rendering import HEADER, json_macro, yaml_file
 from snds.sql import sql_literal
 
@@ -38,6 +39,7 @@ def render_pseudonymisation(catalog: Catalog, conventions: Conventions) -> dict[
         for d in DOMAINS
     }
     files[PSEUDONYMISATION_ROOT / f"{RENEWALS_MODEL}.sql"] = _renewals_sql(conventions)
+    files[PENDING_PATH] = render_pending_deliveries([correspondence_model(d) for d in DOMAINS])
     files[PSEUDONYMISATION_ROOT / "_pseudonymisation__models.yml"] = _models_yaml(catalog, conventions)
     files[GENERATED_MACROS_ROOT / "snds_potential_identifiers.sql"] = _potential_identifiers_macro(catalog)
     return files
@@ -74,7 +76,7 @@ def _key_cte(name: str, domain: str | None, status: str) -> str:
 def _correspondence_sql(catalog: Catalog, conventions: Conventions, domain: str) -> str:
     sources = "\n    union\n".join(
         f"    select {column.name} as delivered_identifier from {{{{ source('landing', '{table}') }}}}\n"
-        f"    where DELIVERY_ID in (select DELIVERY_ID from promoted)"
+        f"    where DELIVERY_ID in (select DELIVERY_ID from pending)"
         for table, column in _identifier_columns(catalog, domain)
     )
     pseudonym = _pseudonym_sql(conventions, domain, "delivered.delivered_identifier", "active_key")
@@ -82,8 +84,9 @@ def _correspondence_sql(catalog: Catalog, conventions: Conventions, domain: str)
     return (
         f"-- {HEADER}\n"
         f"-- Every {domain} identifier of the promoted deliveries, once, with its platform pseudonym under the active\n"
-        "-- platform key (joined at run time from the keys schema: no key in the SQL).\n"
-        "with promoted as (\n    select DELIVERY_ID from {{ ref('promoted_deliveries') }}\n),\n\n"
+        "-- platform key (joined at run time from the keys schema: no key in the SQL). Incremental: the identifiers\n"
+        "-- of the deliveries not applied yet are merged in by identifier (delete+insert on delivered_identifier).\n"
+        + f"with pending as (\n    {pending_query(correspondence_model(domain))}\n),\n\n"
         f"delivered as (\n{sources}\n),\n\n"
         f"{_key_cte('active_key', domain, 'active')},\n\n"
         "final as (\n"
@@ -148,8 +151,13 @@ def _models_yaml(catalog: Catalog, conventions: Conventions) -> str:
                 ),
                 "config": {
                     "contract": {"enforced": True},
+                    "materialized": "incremental",
+                    "incremental_strategy": "delete+insert",
+                    "unique_key": "delivered_identifier",
+                    "on_schema_change": "fail",
                     # Stops `dbt run` too (tests do not run there) before identifiers would turn into nulls.
-                    "pre_hook": f"{{{{ assert_one_active_key('platform', '{domain}') }}}}",
+                    "pre_hook": [f"{{{{ assert_one_active_key('platform', '{domain}') }}}}", BEFORE_HOOK],
+                    "post_hook": list(AFTER_HOOKS),
                 },
                 "data_tests": [
                     {"primary_key": {"arguments": {"columns": ["delivered_identifier"]}}},

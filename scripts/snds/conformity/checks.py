@@ -28,6 +28,7 @@ CATEGORIES = {
     "key_not_null": "completeness",
     "volume_month": "completeness",
     "rows_loaded": "completeness",  # a delivered table with rows of which none loaded (from the ingestion's counts)
+    "delivery_policy": "completeness",  # a flow month already in the base, or older than the base's extraction
     "length": "conformance",
     "code_list": "conformance",
     "key_unique": "conformance",

@@ -31,7 +31,9 @@ from snds.conformity.checks import (
     month_column,
     table_checks,
 )
+from snds.conformity.compiled import PLACEHOLDER, CompiledParts
 from snds.dbt import InlineCompiler
+from snds.ingest.periods import check_policy
 from snds.ingest.quarantine import quarantine_summary
 from snds.keys.material import Pads, pseudonym
 from snds.landing import create_bookkeeping
@@ -42,6 +44,7 @@ EXAMPLE_ROWS = 5
 MAX_EXAMPLE_CHECKS = 50  # examples are fetched for this many failing checks at most (one compile for all)
 # Checks computed from the ingestion's counts (landing.delivery_files), not by a query over the table's rows.
 INGEST_KINDS = ("quarantined_rows", "rows_loaded")
+POLICY_KIND = "delivery_policy"  # the delivery against the base under its tables' policies (snds.ingest.periods)
 DELIVERY_TARGET = "delivery"  # the target of the checks of the whole delivery (threshold column_pattern)
 _PART_NAME = re.compile(r"[A-Za-z0-9_.]{1,128}")
 _RANK = {"pass": 0, "info": 0, "warn": 1, "error": 2}  # a table's outcome: its worst check (info never fails)
@@ -205,9 +208,14 @@ def check_aliases(checks: list[Check]) -> list[str]:
 
 
 def compile_queries(
-    compiler: InlineCompiler, delivery_id: str, checks: dict[str, list[Check]], months: dict[str, str | None]
+    compiler: InlineCompiler,
+    delivery_id: str,
+    checks: dict[str, list[Check]],
+    months: dict[str, str | None],
+    cache: CompiledParts | None = None,
 ) -> dict[str, str]:
-    """One query per table, from a single dbt compile of all the delivered tables' checks.
+    """One query per table, from a single dbt compile of all the delivered tables' checks (or none: `cache` keeps
+    what an earlier delivery with the same tables compiled).
 
     Each count is named by `check_aliases` (the query's columns: rows_checked, the aliases, volume_month).
     """
@@ -218,8 +226,15 @@ def compile_queries(
             replace(c, arguments={**c.arguments, "alias": a})
             for c, a in zip(table_checks_, check_aliases(table_checks_), strict=True)
         ]
-        parts[table] = macro_call(table, delivery_id, named, months.get(table))
-    return compile_parts(parts, compiler.compile)
+        parts[table] = macro_call(table, PLACEHOLDER if cache else delivery_id, named, months.get(table))
+    return cache.for_delivery(parts, delivery_id) if cache else compile_parts(parts, compiler.compile)
+
+
+def conformity_cache(compiler: InlineCompiler, target_path: Path) -> CompiledParts:
+    database = compiler.database or config.database_path()
+    return CompiledParts(
+        target_path / "compiled_conformity", database.stem, lambda parts: compile_parts(parts, compiler.compile)
+    )
 
 
 def _require_delivery(con: duckdb.DuckDBPyConnection, delivery_id: str) -> None:
@@ -356,7 +371,11 @@ def _measure(
 
 
 def run_checks(
-    compiler: InlineCompiler, delivery_id: str, rules: Rules, progress: Callable[[str], None] = lambda _: None
+    compiler: InlineCompiler,
+    delivery_id: str,
+    rules: Rules,
+    progress: Callable[[str], None] = lambda _: None,
+    cache: CompiledParts | None = None,
 ) -> Validation:
     database = compiler.database or config.database_path()
     thresholds = load_thresholds()
@@ -368,10 +387,16 @@ def run_checks(
         names = list(counts)
         checks, skipped = plan(con, rules, delivery_id, names)
         previous = _previous_volumes(con, delivery_id)
+        policies = {name: check_policy(con, delivery_id, rules.tables[name]) for name in names}
     months = {name: month_column(rules.tables[name], rules) for name in names}
     progress(f"compiling the checks of {len(names)} tables")
-    queries = compile_queries(compiler, delivery_id, checks, months)
+    queries = compile_queries(compiler, delivery_id, checks, months, cache)
     validation = Validation(delivery_id, counts, ingest_results(counts, rules, thresholds), {}, skipped, {})
+    for name, policy in policies.items():  # another delivery of the same months may have been promoted since loading
+        check = Check(POLICY_KIND, label=rules.tables[name].policy.name)
+        result = _result(rules.tables[name], check, policy.periods, policy.breaking, thresholds)
+        shown = {"columns": ["reason"], "rows": [[policy.problem]]} if policy.problem else {}
+        validation.results.append(replace(result, examples=shown))
     with open_warehouse(database) as con:
         for name in names:
             progress(name)
@@ -430,12 +455,14 @@ def _by_name(cursor: duckdb.DuckDBPyConnection, columns: list[str]) -> list[list
     return [[row[at[c.upper()]] for c in columns] for row in cursor.fetchall()]
 
 
-def add_examples(compiler: InlineCompiler, validation: Validation, rules: Rules) -> None:
+def add_examples(
+    compiler: InlineCompiler, validation: Validation, rules: Rules, cache: CompiledParts | None = None
+) -> None:
     """Attach up to EXAMPLE_ROWS failing rows to each failed check; identifiers are shown as platform pseudonyms."""
     failed = [
         i
         for i, r in enumerate(validation.results)
-        if r.outcome in ("warn", "error") and r.check.kind not in (*INGEST_KINDS, "volume_month")
+        if r.outcome in ("warn", "error") and r.check.kind not in (*INGEST_KINDS, "volume_month", POLICY_KIND)
     ][:MAX_EXAMPLE_CHECKS]
     if not failed:
         return
@@ -443,15 +470,17 @@ def add_examples(compiler: InlineCompiler, validation: Validation, rules: Rules)
     columns = {
         i: _example_columns(rules.tables[validation.results[i].table], validation.results[i].check) for i in failed
     }
-    queries = compile_parts(
-        {
-            str(i): examples_call(
-                validation.results[i].table, delivery_id, validation.results[i].check, columns[i], EXAMPLE_ROWS
-            )
-            for i in failed
-        },
-        compiler.compile,
-    )
+    parts = {
+        str(i): examples_call(
+            validation.results[i].table,
+            PLACEHOLDER if cache else delivery_id,
+            validation.results[i].check,
+            columns[i],
+            EXAMPLE_ROWS,
+        )
+        for i in failed
+    }
+    queries = cache.for_delivery(parts, delivery_id) if cache else compile_parts(parts, compiler.compile)
     with open_warehouse(compiler.database or config.database_path()) as con:
         keys = _platform_pads(con)
         for i in failed:
@@ -717,9 +746,10 @@ def validate_delivery(
     delivery_id = identifiers.delivery_id(delivery_id)  # before anything: it names SQL literals and directories
     check_delivery(database, delivery_id)
     compiler = InlineCompiler(target_path, database)
-    validation = run_checks(compiler, delivery_id, rules, progress)
+    cache = conformity_cache(compiler, target_path)
+    validation = run_checks(compiler, delivery_id, rules, progress, cache)
     progress("examples of the failed checks")
-    add_examples(compiler, validation, rules)
+    add_examples(compiler, validation, rules, cache)
     record_outcome(database, validation, rules)
     with open_warehouse(database) as con:
         return read_report(con, delivery_id)

@@ -16,19 +16,21 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import BinaryIO
 
 import duckdb
 
+from snds.catalog.committed import CatalogTable
 from snds.ingest.errors import DeliveryRefused, Problems
 from snds.ingest.limits import IngestLimits
-from snds.ingest.manifest import Manifest
+from snds.ingest.manifest import MANIFEST_NAME, Manifest
+from snds.ingest.periods import record_periods
 from snds.ingest.values import ValueRule, rows_accepted, rows_not_accepted, value_rule
 from snds.ingest.verify import CHUNK, VerifiedFile, fd_path, first_empty_line, opened, unchanged
 from snds.landing import LandingError, create_bookkeeping, ensure_landing_tables
-from snds.sql import sql_literal
+from snds.sql import quoted_name, sql_literal
 
 QUARANTINE_BATCH = 100  # quarantine rows inserted at a time: each may hold a raw line of up to max_line_bytes
 # DuckDB's reasons for a line it cannot split into fields, in the platform's words: (code, reason).
@@ -67,10 +69,6 @@ class IngestReport:
 
     def as_json(self) -> dict:
         return {"delivery": self.delivery, "status": self.status, "tables": self.tables()}
-
-
-def _quoted(name: str) -> str:
-    return f'"{name}"'
 
 
 @contextmanager
@@ -158,7 +156,7 @@ class _FileLoader:
         self.serial += 1
         rejects = f"snds_rejects_{self.serial}"
         types = {c.name: c.sql_type for c in verified.table.columns}
-        rules = [value_rule(types[name], _quoted(name)) for name in verified.header]
+        rules = [value_rule(types[name], quoted_name(name)) for name in verified.header]
         entry = verified.entry
         with opened(verified.path, verified.identity) as fd, _readable(verified, fd, self.scratch) as (path, comp):
             loaded = self._insert_valid_rows(path, comp, verified, rules, rejects)
@@ -186,10 +184,10 @@ class _FileLoader:
             f", store_rejects=true, rejects_table='{rejects}_errors', rejects_scan='{rejects}_scans', "
             f"rejects_limit={self.limits.max_quarantined_lines + 1}"
         )
-        target = ", ".join(_quoted(n) for n in (*verified.header, "DELIVERY_ID", "DELIVERY_FILE"))
+        target = ", ".join(quoted_name(n) for n in (*verified.header, "DELIVERY_ID", "DELIVERY_FILE"))
         reader = self._reader(path, compression, verified, store)
         inserted = self.con.execute(
-            f"insert into landing.{_quoted(verified.table.name)} ({target}) "
+            f"insert into landing.{quoted_name(verified.table.name)} ({target}) "
             f"select {', '.join(r.parsed for r in rules)}, ?, ? from {reader} "
             f"where {rows_accepted(rules)}",
             [self.delivery, verified.entry.file],
@@ -311,6 +309,17 @@ def _record_file(con: duckdb.DuckDBPyConnection, delivery: str, file: VerifiedFi
     )
 
 
+def _extraction_dates(verified: list[VerifiedFile], problems: Problems) -> dict[str, tuple[CatalogTable, date]]:
+    """Each delivered table with its extraction date: the manifest's, the same for all its files, else today."""
+    dates: dict[str, tuple[CatalogTable, set[date]]] = {}
+    for file in verified:
+        dates.setdefault(file.table.name, (file.table, set()))[1].add(file.entry.extracted or date.today())
+    for name, (_, given) in dates.items():
+        if len(given) > 1:
+            problems.add(f"{MANIFEST_NAME}: the files of table {name} give different extraction dates")
+    return {name: (table, max(given)) for name, (table, given) in dates.items()}
+
+
 def load_delivery(
     con: duckdb.DuckDBPyConnection,
     manifest: Manifest,
@@ -352,6 +361,8 @@ def load_delivery(
             report.files.append(counts)
             _record_file(con, manifest.delivery_id, file, counts)
             progress(file.size)
+        if not problems:
+            record_periods(con, manifest.delivery_id, _extraction_dates(verified, problems), problems)
         if problems:
             raise problems.refusal()
         totals = [sum(getattr(f, k) for f in report.files) for k in ("rows", "loaded", "quarantined")]

@@ -13,6 +13,7 @@ import re
 import stat
 from collections import Counter
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from snds import identifiers
@@ -27,6 +28,7 @@ FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,250}\.csv(\.gz)?")
 TABLE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,127}")
 _ROWS = re.compile(r"[0-9]{1,18}")
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 MAX_MANIFEST_BYTES = 16 << 20
 
 
@@ -37,6 +39,7 @@ class ManifestEntry:
     rows: int
     sha256: str
     encoding: str  # Python codec name: utf-8 or cp1252
+    extracted: date | None = None  # when the CNAM extracted the table (optional column `extracted`, YYYY-MM-DD)
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,8 @@ def read_manifest(directory: Path) -> Manifest:
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         raise DeliveryRefused(
-            f"{MANIFEST_NAME}: header lacks {', '.join(missing)} (expected file;table;rows;sha256[;encoding])"
+            f"{MANIFEST_NAME}: header lacks {', '.join(missing)} "
+            "(expected file;table;rows;sha256[;encoding][;extracted])"
         )
     reader.fieldnames = header
     entries: list[ManifestEntry] = []
@@ -134,6 +138,19 @@ def _entry(line: int, row: dict[str, str | None], problems: Problems) -> Manifes
     encoding_name = field("encoding").upper() or "UTF-8"
     if encoding_name not in ENCODINGS:
         found.append(f"unsupported encoding '{shown(encoding_name)}' (UTF-8 or CP1252)")
+    extracted = _extraction_date(field("extracted"), found)
     for problem in found:
         problems.add(f"{where}: {problem}")
-    return None if found else ManifestEntry(file, table, int(rows), sha256, ENCODINGS[encoding_name])
+    return None if found else ManifestEntry(file, table, int(rows), sha256, ENCODINGS[encoding_name], extracted)
+
+
+def _extraction_date(text: str, found: list[str]) -> date | None:
+    if not text:
+        return None
+    try:
+        if not _ISO_DATE.fullmatch(text):
+            raise ValueError
+        return date.fromisoformat(text)
+    except ValueError:
+        found.append(f"extracted must be a date written YYYY-MM-DD, got '{shown(text)}'")
+        return None

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from snds.catalog.committed import CatalogTable, find_table
@@ -351,16 +352,17 @@ def verify_delivery(
     return verified
 
 
-def write_manifest(directory: Path, files: Iterable[tuple[str, str]]) -> int:
-    """Write `MANIFEST.csv` for (file name, table) pairs of UTF-8 files in `directory`; returns the total rows."""
+def write_manifest(directory: Path, files: Iterable[tuple[str, str]], extracted: date | None = None) -> int:
+    """Write `MANIFEST.csv` for (file name, table) pairs of UTF-8 files in `directory`; returns the total rows.
+    `extracted`: the extraction date of every file (column `extracted`), else none is written."""
     limits = load_limits()
     total = 0
     with (directory / MANIFEST_NAME).open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, delimiter=";", lineterminator="\n")
-        writer.writerow(["file", "table", "rows", "sha256"])
+        writer.writerow(["file", "table", "rows", "sha256", *(["extracted"] if extracted else [])])
         for name, table in files:
             with opened(directory / name) as fd:
                 scan = scan_file(fd, name, limits)
-            writer.writerow([name, table, scan.rows, scan.sha256])
+            writer.writerow([name, table, scan.rows, scan.sha256, *([extracted.isoformat()] if extracted else [])])
             total += scan.rows
     return total

@@ -20,10 +20,6 @@ if TYPE_CHECKING:
     from snds.projects.definition import ProjectDefinition
 
 
-# No JSON artifacts (the 34 MB manifest.json ...: the build record and the audit event say what was built); the
-# relation cache of the project's own schemas only, not of the thousands of tables its parents live beside
-BUILD_OPTIONS = ("--no-write-json", "--cache-selected-only")
-
 report_dir_option = click.option(
     "--report-dir",
     type=click.Path(path_type=Path, file_okay=False),
@@ -133,7 +129,7 @@ def project_build(project_id: str, database: Path | None, report_dir: Path | Non
     from datetime import date
 
     from snds.cli_common import EXIT_DATA
-    from snds.dbt import DbtError, dbt_database, dbt_environment, default_target_path, gc_paused, run_dbt
+    from snds.dbt import BUILD_OPTIONS, DbtError, dbt_database, dbt_environment, default_target_path, gc_paused, run_dbt
     from snds.dbt_slice import sliced_manifest
     from snds.projects.build import (
         ProjectBuildError,

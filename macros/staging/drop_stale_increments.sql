@@ -1,0 +1,59 @@
+{#
+on-run-start: before an incremental model of the base is built, its table is dropped when what it holds was
+built from another definition (dbt's checksum of the model's file: a catalog change) or under another platform
+key (a rotation), or by no recorded build (a table from before incremental staging). dbt then builds it in
+full, from every promoted delivery. Only selected models are touched, and only by `dbt run` or `dbt build`
+    (`dbt compile` renders the hook too: it must not connect, for the Oracle offline compile).
+#}
+{% macro drop_stale_increments() -%}
+{%- if execute and flags.WHICH in ('run', 'build', 'retry') -%}
+{%- set increments = [] -%}
+{%- for unique_id in selected_resources if unique_id.startswith('model.') -%}
+{%- if graph.nodes[unique_id].config.materialized == 'incremental' -%}
+{%- do increments.append(graph.nodes[unique_id]) -%}
+{%- endif -%}
+{%- endfor -%}
+{%- set builds_relation = adapter.get_relation(
+    database=target.database, schema='landing', identifier='model_builds'
+) -%}
+{%- if increments and builds_relation is not none -%}
+{%- set builds = {} -%}
+{%- for row in run_query('select MODEL_NAME, DEFINITION_SHA256, KEY_IDS from ' ~ builds_relation) -%}
+{%- do builds.update({row[0]: row}) -%}
+{%- endfor -%}
+{%- set key_material = api.Relation.create(database=target.database, schema='keys', identifier='key_material') -%}
+{%- set active_key = run_query(
+        "select min(key_id) from " ~ key_material ~ " where key_scope = 'platform' and key_status = 'active'"
+    ).columns[0].values()[0] -%}
+{#- What holds pseudonyms: the correspondences, and the models that read them. -#}
+{%- set pseudonymised = ['model.snds.person_pseudonyms', 'model.snds.professional_pseudonyms'] -%}
+{%- set dropped = {} -%}
+{%- for node in increments -%}
+{%- set relation = adapter.get_relation(database=node.database, schema=node.schema, identifier=node.alias) -%}
+{%- set build = builds.get(node.alias) -%}
+{%- set reason = none -%}
+{%- set keyed = node.unique_id in pseudonymised
+            or node.depends_on.nodes | select('in', pseudonymised) | list | length > 0 -%}
+{%- if relation is none -%}
+{%- elif build is none -%}
+{%- set reason = 'no recorded build' -%}
+{%- elif build[1] != node.checksum.checksum -%}
+{%- set reason = 'definition changed' -%}
+{%- elif keyed and build[2] != active_key -%}
+{%- set reason = 'platform key changed' -%}
+{%- endif -%}
+{%- if reason -%}
+{%- do adapter.drop_relation(relation) -%}
+{%- do dropped.setdefault(reason, []).append(node.alias) -%}
+{%- endif -%}
+{%- endfor -%}
+{%- do adapter.commit() -%}  {#- the models' own connections must see the tables gone -#}
+{%- for reason, names in dropped.items() -%}
+{%- do log(
+            names | length ~ " incremental models rebuilt in full (" ~ reason ~ "): " ~ names[:5] | join(", ")
+            ~ (" ..." if names | length > 5 else ""), info=true
+        ) -%}
+{%- endfor -%}
+{%- endif -%}
+{%- endif -%}
+{%- endmacro %}

@@ -1,0 +1,97 @@
+"""`snds promote`: apply validated deliveries to the base, building only what they touch.
+
+The dbt selection is made from the deliveries' tables: the staging model of each table they delivered and its
+descendants (event layer, marts), the pseudonym correspondences, and what those read (the promotion gate's views,
+the catalog seed, the keys view). Into a base that was never built (no incremental model has a recorded build),
+the descendants' other parents are built too (dbt's `@` selection), so that the event layer finds every table.
+The incremental models apply only what they have not applied yet
+(macros/staging/delivery_increments.sql), so a monthly delivery costs in proportion to its own size. Research
+projects are not rebuilt: each is built on request (`snds project build`), under its authorisation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from dbt.contracts.graph.manifest import Manifest
+
+from snds.catalog.committed import committed_tables
+from snds.catalog.pseudonymisation import DOMAINS, correspondence_model
+from snds.dbt import BUILD_OPTIONS, DbtRun, dbt_database, run_dbt
+from snds.warehouse import connect, require_landing
+
+GATE_MODELS = ("pending_deliveries",)  # with `+`: the gate's views and the catalog seed they read
+PROJECTS_PATH = "path:models/projects"
+
+
+class PromotionRefused(Exception):
+    """A delivery cannot be promoted (unknown, or not validated): nothing was built."""
+
+
+@dataclass(frozen=True)
+class Promotion:
+    deliveries: tuple[str, ...]
+    tables: tuple[str, ...]  # the SNDS tables they delivered
+    selection: tuple[str, ...]  # dbt --select arguments
+    nodes: int  # nodes dbt ran (models and tests)
+    seconds_by_layer: dict[str, float]  # dbt's execution time of the nodes, summed by layer (staging, marts ...)
+
+
+def delivered_tables(database: Path, delivery_ids: list[str]) -> list[str]:
+    """The catalog tables the validated deliveries delivered; PromotionRefused for one unknown or not validated."""
+    with connect(database) as con:
+        require_landing(con, database)
+        problems = []
+        tables: set[str] = set()
+        for delivery in delivery_ids:
+            row = con.execute("select STATUS from landing.deliveries where DELIVERY_ID = ?", [delivery]).fetchone()
+            if row is None:
+                problems.append(f"delivery {delivery} was never ingested")
+            elif row[0] != "validated":
+                problems.append(f"delivery {delivery} is {row[0]}, not validated: run `snds validate {delivery}`")
+            else:
+                names = con.execute(
+                    "select distinct TABLE_NAME from landing.delivery_files where DELIVERY_ID = ?", [delivery]
+                ).fetchall()
+                tables.update(name for (name,) in names)
+    if problems:
+        raise PromotionRefused("; ".join(problems))
+    catalog = committed_tables()
+    return sorted(name for name in tables if name in catalog)  # a name reaches dbt only if the catalog has it
+
+
+def never_built(database: Path) -> bool:
+    """Whether no incremental model of the base has a recorded build yet."""
+    with connect(database) as con:
+        return not con.execute("select count(*) from landing.model_builds").fetchone()[0]
+
+
+def selection(tables: list[str], first: bool = False) -> list[str]:
+    """`first`: into a base never built, with the parents of every descendant."""
+    correspondences = [f"+{correspondence_model(domain)}" for domain in DOMAINS]
+    touched = [f"@{table}" if first else f"{table}+" for table in tables]
+    return [*(f"+{model}" for model in GATE_MODELS), *correspondences, *touched]
+
+
+def promote(
+    database: Path,
+    delivery_ids: list[str],
+    target_path: Path | None = None,
+    manifest: Manifest | None = None,
+    extra: tuple[str, ...] = (),
+) -> Promotion:
+    """Build the models the deliveries touch (dbt build: models and their tests); DbtError if dbt fails. `manifest`:
+    the project already parsed; `extra`: more dbt options (`--full-refresh`)."""
+    tables = delivered_tables(database, delivery_ids)
+    selected = selection(tables, first=never_built(database))
+    with dbt_database(database):
+        arguments = ("build", *BUILD_OPTIONS, "--select", *selected, "--exclude", PROJECTS_PATH, *extra)
+        run: DbtRun = run_dbt(*arguments, target_path=target_path, manifest=manifest)
+    results = getattr(run.result.result, "results", None) or []
+    layers: dict[str, float] = {}
+    for result in results:
+        fqn = getattr(result.node, "fqn", None) or ["", "other"]
+        layer = fqn[1] if result.node.resource_type == "model" and len(fqn) > 2 else str(result.node.resource_type)
+        layers[layer] = layers.get(layer, 0.0) + float(result.execution_time or 0.0)
+    return Promotion(tuple(delivery_ids), tuple(tables), tuple(selected), len(results), layers)

@@ -1,0 +1,193 @@
+"""Monthly deliveries: each delivery policy applied by `snds promote`, each refusal of ingestion, and incremental
+staging giving the same tables as a full build.
+
+A synthetic delivery (300 persons, 2019-2020) is split as the CNAM would send it (`snds.synth.split`): referentials
+first, one delivery per DCIR flow month, one per PMSI year. The module's warehouse receives them one by one.
+"""
+
+from __future__ import annotations
+
+import csv
+import secrets
+import shutil
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+from dbt.contracts.graph.manifest import Manifest
+
+from code_lists import cip_code_list_delivery
+from snds import config
+from snds.catalog.committed import CatalogTable, load_tables
+from snds.conformity.checks import project_rules
+from snds.conformity.validate import validate_delivery
+from snds.ingest import DeliveryRefused, ingest_delivery
+from snds.ingest.verify import write_manifest
+from snds.keys import store
+from snds.landing import init_landing
+from snds.promotion import PromotionRefused, promote
+from snds.synth import SynthSpec, synthesize
+from snds.synth.split import SplitDelivery, split_delivery
+
+APPEND_TABLE, YEAR_TABLE, SNAPSHOT_TABLE = "ER_PRS_F", "T_MCO19B", "IR_BEN_R"
+
+
+@pytest.fixture(scope="module")
+def tables() -> dict[str, CatalogTable]:
+    return load_tables()
+
+
+@pytest.fixture(scope="module")
+def deliveries(tmp_path_factory: pytest.TempPathFactory, tables: dict[str, CatalogTable]) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("split")
+    synthesize(root / "S", SynthSpec(300, (2019, 2020), seed=11), tables, config.reference_dir(), 0.0)
+    split: list[SplitDelivery] = split_delivery(root / "S", root / "out", tables)
+    return {d.directory.name.removeprefix("S_"): d.directory for d in split}
+
+
+class Base:
+    """The module's warehouse, and what receiving a delivery means: ingest, validate, promote."""
+
+    def __init__(self, root: Path, tables: dict[str, CatalogTable], manifest: Manifest) -> None:
+        self.database, self.target, self.tables, self.manifest = (
+            root / "warehouse.duckdb",
+            root / "target",
+            tables,
+            manifest,
+        )
+        init_landing(self.database, tables)
+        with duckdb.connect(str(self.database)) as con:
+            store.init_platform(con, secrets.token_bytes(32))
+        self.receive(cip_code_list_delivery(root / "CODES"))
+
+    def ingest(self, delivery: Path) -> None:
+        ingest_delivery(delivery, self.database, self.tables)
+
+    def receive(self, *deliveries: Path) -> None:
+        for delivery in deliveries:
+            self.ingest(delivery)
+            report = validate_delivery(self.database, delivery.name, project_rules(self.tables), self.target)
+            assert report["status"] == "validated", delivery.name
+        promote(self.database, [d.name for d in deliveries], self.target, self.manifest)
+
+    def query(self, sql: str, database: Path | None = None) -> list[tuple]:
+        with duckdb.connect(str(database or self.database)) as con:  # dbt in this process holds it read-write
+            return con.execute(sql).fetchall()
+
+    def count(self, relation: str) -> int:
+        return self.query(f"select count(*) from {relation}")[0][0]
+
+
+def _rows(delivery: Path, table: str) -> int:
+    with (delivery / "MANIFEST.csv").open(encoding="utf-8") as handle:
+        return sum(int(row["rows"]) for row in csv.DictReader(handle, delimiter=";") if row["table"] == table)
+
+
+def _redelivered(source: Path, out: Path, extracted: str, keep: int | None = None) -> Path:
+    """A re-delivery of `source`'s tables, extracted on `extracted`; `keep`: only the first lines of each file."""
+    out.mkdir(parents=True)
+    files = []
+    for row in csv.DictReader((source / "MANIFEST.csv").open(encoding="utf-8"), delimiter=";"):
+        lines = (source / row["file"]).read_text(encoding="utf-8").splitlines(keepends=True)
+        (out / row["file"]).write_text("".join(lines if keep is None else lines[: keep + 1]), encoding="utf-8")
+        files.append((row["file"], row["table"]))
+    write_manifest(out, files, date.fromisoformat(extracted))
+    return out
+
+
+@pytest.fixture(scope="module")
+def base(
+    tmp_path_factory: pytest.TempPathFactory,
+    tables: dict[str, CatalogTable],
+    deliveries: dict[str, Path],
+    dbt_manifest: Manifest,
+) -> Base:
+    """The referentials and two flow months received together, then a third month, then the PMSI 2019 year."""
+    received = Base(tmp_path_factory.mktemp("base"), tables, dbt_manifest)
+    received.receive(deliveries["REF"], deliveries["M201902"], deliveries["M201903"])
+    received.receive(deliveries["M201904"])
+    received.receive(deliveries["Y2019"])
+    return received
+
+
+def test_append_adds_each_month_once(base: Base, deliveries: dict[str, Path]) -> None:
+    months = [deliveries[m] for m in ("M201902", "M201903", "M201904")]
+    assert base.count(f"snds.{APPEND_TABLE}") == sum(_rows(m, APPEND_TABLE) for m in months)
+    applied = base.query(f"select DELIVERY_ID from landing.applied_deliveries where MODEL_NAME = '{APPEND_TABLE}'")
+    assert sorted(d for (d,) in applied) == sorted(m.name for m in months)
+    base.receive()  # promoting nothing new changes nothing
+    assert base.count(f"snds.{APPEND_TABLE}") == sum(_rows(m, APPEND_TABLE) for m in months)
+
+
+def test_a_month_already_loaded_is_refused(base: Base, deliveries: dict[str, Path], tmp_path: Path) -> None:
+    again = tmp_path / "S_M201903_AGAIN"
+    shutil.copytree(deliveries["M201903"], again)
+    with pytest.raises(DeliveryRefused, match=r"ER_PRS_F: flow months already in the base: 2019-03 \(in S_M201903\)"):
+        base.ingest(again)
+    assert not base.query("select * from landing.deliveries where DELIVERY_ID = 'S_M201903_AGAIN'")
+
+
+def test_an_older_redelivery_is_refused(base: Base, deliveries: dict[str, Path], tmp_path: Path) -> None:
+    older = _redelivered(deliveries["Y2019"], tmp_path / "S_Y2019_OLDER", "2020-01-15")
+    with pytest.raises(
+        DeliveryRefused, match=rf"{YEAR_TABLE}: extracted on 2020-01-15, before delivery S_Y2019 already"
+    ):
+        base.ingest(older)
+    older_ref = _redelivered(deliveries["REF"], tmp_path / "S_REF_OLDER", "2018-01-01")
+    with pytest.raises(DeliveryRefused, match=rf"{SNAPSHOT_TABLE}: extracted on 2018-01-01, before delivery S_REF"):
+        base.ingest(older_ref)
+
+
+def test_promoting_needs_validation(base: Base, deliveries: dict[str, Path]) -> None:
+    base.ingest(deliveries["M201905"])
+    with pytest.raises(PromotionRefused, match="S_M201905 is loaded, not validated"):
+        promote(base.database, ["S_M201905"], base.target, base.manifest)
+    with pytest.raises(PromotionRefused, match="NOPE was never ingested"):
+        promote(base.database, ["NOPE"], base.target, base.manifest)
+
+
+def test_of_two_loaded_deliveries_of_a_month_only_the_first_validated_is_promoted(
+    base: Base, deliveries: dict[str, Path], tmp_path: Path
+) -> None:
+    twin = tmp_path / "S_M201905_BIS"
+    shutil.copytree(deliveries["M201905"], twin)
+    base.ingest(twin)  # S_M201905 is loaded, not promoted: ingestion lets it in
+    base.receive(deliveries["M201905"])  # validated (and built) first
+    report = validate_delivery(base.database, twin.name, project_rules(base.tables), base.target)
+    assert report["status"] == "rejected"
+    failed = [check for table in report["tables"].values() for check in table["failed"]]
+    assert {c["check"] for c in failed} == {"delivery_policy:append"}, failed
+    assert all("2019-05 (in S_M201905)" in str(c["examples"]) for c in failed)
+
+
+def test_incremental_equals_full(base: Base, tmp_path: Path) -> None:
+    """The same deliveries, applied one promotion at a time or all at once by a full build, give the same tables."""
+    full = tmp_path / "full" / base.database.name  # the same catalog name as the parsed project's
+    full.parent.mkdir()
+    with duckdb.connect(str(base.database)) as con:
+        con.execute("checkpoint")
+    shutil.copyfile(base.database, full)
+    promoted = [d for (d,) in base.query("select DELIVERY_ID from landing.deliveries where STATUS = 'validated'")]
+    promote(full, promoted, tmp_path / "target", base.manifest, ("--full-refresh",))
+    models = [m for (m,) in base.query("select distinct MODEL_NAME from landing.applied_deliveries order by 1")]
+    assert APPEND_TABLE in models and YEAR_TABLE in models and "person_pseudonyms" in models
+    for model in models:
+        relation = f"{'keys' if model.endswith('_pseudonyms') else 'snds'}.{model}"
+        incremental, rebuilt = (base.query(f"select * from {relation} order by all", db) for db in (None, full))
+        assert incremental == rebuilt, model
+
+
+def test_a_newer_year_replaces_it(base: Base, deliveries: dict[str, Path], tmp_path: Path) -> None:
+    newer = _redelivered(deliveries["Y2019"], tmp_path / "S_Y2019_CONSOLIDATED", "2020-09-01", keep=10)
+    base.receive(newer)
+    assert base.count(f"snds.{YEAR_TABLE}") == _rows(newer, YEAR_TABLE) == 10
+    assert base.count(f"snds.{APPEND_TABLE}") > 0  # the other policies' tables are untouched
+
+
+def test_a_newer_snapshot_replaces_it(base: Base, deliveries: dict[str, Path], tmp_path: Path) -> None:
+    newer = _redelivered(deliveries["REF"], tmp_path / "S_REF_NEXT", "2020-06-01", keep=25)
+    base.receive(newer)
+    assert base.count(f"snds.{SNAPSHOT_TABLE}") == 25
+    # persons of the earlier snapshot keep their pseudonyms: the correspondence only grows
+    assert base.count("keys.person_pseudonyms") >= 300
