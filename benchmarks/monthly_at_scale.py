@@ -122,7 +122,7 @@ def receive(work: Path, deliveries: list[SplitDelivery]) -> list[Step]:
         bytes_before = database.stat().st_size
         _reset_peak()
         _, ingest = _timed(lambda d=delivery: ingest_delivery(d.directory, database, tables))
-        report, validate = _timed(lambda n=name: validate_delivery(database, n, rules, target / "conformity"))
+        report, validate = _timed(lambda n=name: validate_delivery(database, n, rules, target))
         if report["status"] != "validated":
             raise SystemExit(f"{name} was {report['status']}: the benchmark needs every delivery promoted")
         done, build = _timed(lambda n=name: promote(database, [n], target, extra=("--quiet",)))

@@ -3,9 +3,9 @@ build and for the next monthly delivery applied incrementally.
 
 Run from the project root:  .venv/bin/python benchmarks/pseudonymisation_vs_plain.py [--patients N]
 
-A synthetic delivery is split as the CNAM sends it (`snds.synth.split`). The referentials, the 2019 flow months
-and the PMSI 2019 year are ingested and validated (promoted) and a random platform key is loaded; then, side by
-side in this one run, each staging table that holds identifiers is built twice from the same landing rows:
+A synthetic delivery is split as the CNAM sends it (`snds.synth.split`). The referentials, the first flow months
+(--months) and the PMSI 2019 year are ingested and validated (promoted) and a random platform key is loaded; then,
+side by side in this one run, each staging table that holds identifiers is built twice from the same landing rows:
 - plain: `select cast(col as type) ...` of the rows staging would apply (what staging was before pseudonymisation);
 - ours: the SQL that dbt compiles for the project: the correspondences first (each new identifier hashed once with
   HMAC-SHA-256), then the staging tables joining them.
@@ -87,7 +87,7 @@ def _receive(database: Path, target: Path, tables: dict[str, CatalogTable], deli
     rules = project_rules(tables)
     for delivery in deliveries:
         ingest_delivery(delivery.directory, database, tables)
-        report = validate_delivery(database, delivery.directory.name, rules, target / "conformity")
+        report = validate_delivery(database, delivery.directory.name, rules, target)  # dbt's parse state shared
         if report["status"] != "validated":
             raise SystemExit(f"{delivery.directory.name} was not promoted: {report['status']}")
 
@@ -103,6 +103,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--patients", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=2, help="Alternate the builds this many times; keep the best.")
+    parser.add_argument("--months", type=int, default=11, help="Flow months in the base before the next one.")
     args = parser.parse_args()
     tables = load_tables()
     with tempfile.TemporaryDirectory(prefix="snds-bench-") as scratch:
@@ -113,12 +114,13 @@ def main() -> None:
         deliveries = {
             d.directory.name.removeprefix("S_"): d for d in split_delivery(root / "S", root / "split", tables)
         }
-        months = sorted(name for name in deliveries if name.startswith("M2019"))
+        flow_months = sorted(name for name in deliveries if name.startswith("M"))
+        months, next_month = flow_months[: args.months], flow_months[args.months]
+        os.environ["SNDS_DUCKDB_PATH"] = str(database)  # before any dbt parse: one parse state for every step
         init_landing(database, tables)
         with duckdb.connect(str(database)) as con:
             store.init_platform(con, secrets.token_bytes(32))
         _receive(database, target, tables, [deliveries[n] for n in ("REF", *months, "Y2019")])
-        os.environ["SNDS_DUCKDB_PATH"] = str(database)
         quiet = ("--quiet", "--log-level", "none")
         run_dbt("build", *quiet, "--select", GATE, target_path=target)
         run_dbt("compile", *quiet, "--select", " ".join((*CORRESPONDENCES, *STAGING)), target_path=target)
@@ -136,7 +138,7 @@ def main() -> None:
         _report("full build", rows, persons, *full)
         base = [deliveries[n].directory.name for n in ("REF", *months, "Y2019")]
         promote(database, base, target, extra=quiet)
-        _receive(database, target, tables, [deliveries["M202001"]])
+        _receive(database, target, tables, [deliveries[next_month]])
         with duckdb.connect(str(database)) as con:
             rows = _pending_rows(con)
             persons = con.execute("select count(*) from keys.person_pseudonyms").fetchone()[0]

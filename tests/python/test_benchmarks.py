@@ -38,7 +38,7 @@ def test_ingest_benchmark_runs(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_pseudonymisation_benchmark_runs() -> None:
-    output = _run("pseudonymisation_vs_plain.py", "--patients", "300", "--repeat", "1")
+    output = _run("pseudonymisation_vs_plain.py", "--patients", "300", "--repeat", "1", "--months", "2")
     assert "ratio pseudonymised / plain:" in output
 
 
