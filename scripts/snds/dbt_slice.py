@@ -88,8 +88,8 @@ def sliced_manifest(
     meta = {"format": FORMAT, "folder": str(folder), "files": files, "env": env}
     meta |= {"fingerprint": _fingerprint(root, folder, files, env), "slice_sha256": hashlib.sha256(data).hexdigest()}
     slice_path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomically(slice_path, data)
-    _write_atomically(meta_path, (json.dumps(meta, indent=1) + "\n").encode())
+    write_atomically(slice_path, data)
+    write_atomically(meta_path, (json.dumps(meta, indent=1) + "\n").encode())
     return Slice(_ready(cut), reused=False)
 
 
@@ -123,7 +123,8 @@ def _changed_since_parse(full: Manifest, root: Path, paths: set[str]) -> bool:
     return False
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write `path` whole or not at all (a reader never sees a partial file)."""
     partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
     partial.write_bytes(data)
     partial.replace(path)

@@ -38,8 +38,9 @@ class Promotion:
     seconds_by_layer: dict[str, float]  # dbt's execution time of the nodes, summed by layer (staging, marts ...)
 
 
-def delivered_tables(database: Path, delivery_ids: list[str]) -> list[str]:
-    """The catalog tables the validated deliveries delivered; PromotionRefused for one unknown or not validated."""
+def delivered_tables(database: Path, delivery_ids: list[str]) -> tuple[list[str], bool]:
+    """The catalog tables the validated deliveries delivered, and whether no incremental model of the base has a
+    recorded build yet (a base never built); PromotionRefused for a delivery unknown or not validated."""
     with connect(database) as con:
         require_landing(con, database)
         problems = []
@@ -55,16 +56,11 @@ def delivered_tables(database: Path, delivery_ids: list[str]) -> list[str]:
                     "select distinct TABLE_NAME from landing.delivery_files where DELIVERY_ID = ?", [delivery]
                 ).fetchall()
                 tables.update(name for (name,) in names)
+        first = not con.execute("select count(*) from landing.model_builds").fetchone()[0]
     if problems:
         raise PromotionRefused("; ".join(problems))
     catalog = committed_tables()
-    return sorted(name for name in tables if name in catalog)  # a name reaches dbt only if the catalog has it
-
-
-def never_built(database: Path) -> bool:
-    """Whether no incremental model of the base has a recorded build yet."""
-    with connect(database) as con:
-        return not con.execute("select count(*) from landing.model_builds").fetchone()[0]
+    return sorted(name for name in tables if name in catalog), first  # a name reaches dbt only if the catalog has it
 
 
 def selection(tables: list[str], first: bool = False) -> list[str]:
@@ -83,8 +79,8 @@ def promote(
 ) -> Promotion:
     """Build the models the deliveries touch (dbt build: models and their tests); DbtError if dbt fails. `manifest`:
     the project already parsed; `extra`: more dbt options (`--full-refresh`)."""
-    tables = delivered_tables(database, delivery_ids)
-    selected = selection(tables, first=never_built(database))
+    tables, first = delivered_tables(database, delivery_ids)
+    selected = selection(tables, first=first)
     with dbt_database(database):
         arguments = ("build", *BUILD_OPTIONS, "--select", *selected, "--exclude", PROJECTS_PATH, *extra)
         run: DbtRun = run_dbt(*arguments, target_path=target_path, manifest=manifest)

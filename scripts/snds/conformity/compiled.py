@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from snds import identifiers
 from snds.config import PROJECT_ROOT
-from snds.dbt_slice import inputs_fingerprint
+from snds.dbt_slice import inputs_fingerprint, write_atomically
 from snds.sql import sql_literal
 
 # A valid delivery identifier, compiled in place of the real one; it must appear in the SQL only as this literal.
@@ -63,13 +61,7 @@ class CompiledParts:
         for name, sql in compiled.items():
             if sql.count(PLACEHOLDER) != sql.count(_QUOTED):
                 raise ValueError(f"compiled conformity SQL of {name} uses the delivery identifier outside a literal")
-        self._write(path, json.dumps(compiled))
+        self.directory.mkdir(parents=True, exist_ok=True)
+        write_atomically(path, json.dumps(compiled).encode())
         self.compiled += 1
         return compiled
-
-    def _write(self, path: Path, text: str) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=self.directory, prefix=".compiled-")
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(temporary, path)

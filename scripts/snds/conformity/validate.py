@@ -226,7 +226,18 @@ def compile_queries(
             replace(c, arguments={**c.arguments, "alias": a})
             for c, a in zip(table_checks_, check_aliases(table_checks_), strict=True)
         ]
-        parts[table] = macro_call(table, PLACEHOLDER if cache else delivery_id, named, months.get(table))
+        parts[table] = macro_call(table, _compiled_identifier(delivery_id, cache), named, months.get(table))
+    return _compile_for(parts, delivery_id, compiler, cache)
+
+
+def _compiled_identifier(delivery_id: str, cache: CompiledParts | None) -> str:
+    """The identifier written into the Jinja parts: the cache's placeholder, replaced after the compile."""
+    return PLACEHOLDER if cache else delivery_id
+
+
+def _compile_for(
+    parts: dict[str, str], delivery_id: str, compiler: InlineCompiler, cache: CompiledParts | None
+) -> dict[str, str]:
     return cache.for_delivery(parts, delivery_id) if cache else compile_parts(parts, compiler.compile)
 
 
@@ -473,14 +484,14 @@ def add_examples(
     parts = {
         str(i): examples_call(
             validation.results[i].table,
-            PLACEHOLDER if cache else delivery_id,
+            _compiled_identifier(delivery_id, cache),
             validation.results[i].check,
             columns[i],
             EXAMPLE_ROWS,
         )
         for i in failed
     }
-    queries = cache.for_delivery(parts, delivery_id) if cache else compile_parts(parts, compiler.compile)
+    queries = _compile_for(parts, delivery_id, compiler, cache)
     with open_warehouse(compiler.database or config.database_path()) as con:
         keys = _platform_pads(con)
         for i in failed:
