@@ -184,7 +184,7 @@ def main() -> None:
         return
 
     status = _prepared(args)
-    print(f"warehouse {args.database.relative_to(ROOT)} ({args.database.stat().st_size / GIB:.2f} GiB): {status}")
+    print(f"warehouse {args.database} ({args.database.stat().st_size / GIB:.2f} GiB): {status}")
     from pyrage import x25519
 
     work = Path(tempfile.mkdtemp(prefix="export-bench-"))

@@ -13,7 +13,8 @@ dbt start-up, checks and page. On the 1.25 GiB delivery of the ingestion benchma
 --database data/bench/p_t2d_bench.duckdb --target data/bench/target`) that constant is most of the build.
 
 The warehouse (default data/bench/p_t2d_bench5.duckdb, dbt target data/bench/target5) is prepared once and reused
-while the delivery, the seeds and the landing code are unchanged (`--rebuild` prepares it again): landing, a random
+while the delivery, the seeds and the landing code are unchanged (`--rebuild` prepares it again; `--prepared` takes
+one prepared elsewhere as it is, as the test suite's smoke run does): landing, a random
 platform key and P_T2D's key (nothing written outside the database), the dictionary's code lists as a delivery,
 the delivery ingested and validated, then `dbt build` of the base without the projects. Every `snds` and dbt call
 points at it through SNDS_DUCKDB_PATH and writes dbt's files into its own target path, never into target/.
@@ -383,6 +384,11 @@ def main() -> None:
     parser.add_argument("--rebuild", action="store_true", help="prepare the warehouse again even if up to date")
     parser.add_argument("--skip-layer", action="store_true", help="do not time the event layer against staging")
     parser.add_argument("--prepare-only", action="store_true", help="prepare the warehouse, measure nothing")
+    parser.add_argument(
+        "--prepared",
+        action="store_true",
+        help="--database is a warehouse prepared elsewhere (the base built, P_T2D's key): use it as it is",
+    )
     parser.add_argument("--child", choices=["prepare", "dbt", "project", "hand"], help=argparse.SUPPRESS)
     parser.add_argument("--dbt-args", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -401,10 +407,15 @@ def main() -> None:
         print(json.dumps(result))
         return
 
-    size = _check_delivery(args)
-    print(f"delivery {_shown(args.delivery)}: {size / GIB:.2f} GiB")
-    args.database.parent.mkdir(parents=True, exist_ok=True)
-    status, _ = _prepare(args)
+    if args.prepared:
+        if not args.database.exists():
+            raise SystemExit(f"--prepared: no warehouse at {_shown(args.database)}")
+        status = "prepared elsewhere, used as it is"
+    else:
+        size = _check_delivery(args)
+        print(f"delivery {_shown(args.delivery)}: {size / GIB:.2f} GiB")
+        args.database.parent.mkdir(parents=True, exist_ok=True)
+        status, _ = _prepare(args)
     print(f"warehouse {_shown(args.database)}: {status}", flush=True)
     if args.prepare_only:
         return

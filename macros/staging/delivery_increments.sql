@@ -15,10 +15,16 @@
 {{ return(name) }}
 {%- endmacro %}
 
-{#- Pre-hook. A full build starts from nothing applied; an incremental build of a replaced table empties it when
-    a newer delivery is pending. (is_incremental() runs at build time only, never at compile time.) -#}
+{#- Pre-hook. An incremental build of a replaced table empties it when a newer delivery is pending; a full refresh
+    forgets what the model applied, in the transaction that rebuilds it. A table dropped or never built had its
+    applied deliveries forgotten by drop_stale_increments, so its first build runs no hook statement. (is_incremental()
+    and should_full_refresh() are decided at build time only, never at compile time.) -#}
 {% macro before_applying_deliveries() -%}
-{{ forget_applied_deliveries() if not is_incremental() else empty_replaced_table() }}
+{%- if is_incremental() -%}
+{{ empty_replaced_table() }}
+{%- elif should_full_refresh() -%}
+{{ forget_applied_deliveries() }}
+{%- endif -%}
 {%- endmacro %}
 
 {% macro forget_applied_deliveries() -%}
@@ -41,15 +47,32 @@ from {{ ref('pending_deliveries') }} pending
 where pending.MODEL_NAME = '{{ name }}'
 {%- endmacro %}
 
-{#- Post-hook: the definition (dbt's checksum of the model's file) and the active platform key. drop_stale_increments
-    compares them with the next build's (the key only for a model that holds pseudonyms). -#}
-{% macro record_model_build() -%}
-{{ return(adapter.dispatch('record_model_build', 'snds')()) }}
+{#- on-run-end: the definition (dbt's checksum of the model's file) and the active platform key of every incremental
+    model the run built, in one statement per 500 models rather than one per model. drop_stale_increments compares
+    them with the next build's (the key only for a model that holds pseudonyms). A run stopped before its end
+    leaves a model's previous record, or none: its next build is then a full one, never a wrong increment. -#}
+{% macro record_model_builds() -%}
+{%- if execute and flags.WHICH in ('run', 'build', 'retry') -%}
+{%- set built = [] -%}
+{%- for result in results if result.status == 'success' and result.node.resource_type == 'model' -%}
+{%- if result.node.config.materialized == 'incremental' -%}
+{%- do built.append(result.node) -%}
+{%- endif -%}
+{%- endfor -%}
+{%- for nodes in built | batch(500) -%}
+{%- do run_query(merge_model_builds(nodes)) -%}
+{%- endfor -%}
+{%- do adapter.commit() if built -%}
+{%- endif -%}
 {%- endmacro %}
 
-{% macro default__record_model_build() -%}
-merge into {{ source('landing', 'model_builds') }} builds
-using ({{ model_build_row() }}) built
+{% macro merge_model_builds(nodes) -%}
+{%- set builds = api.Relation.create(database=target.database, schema='landing', identifier='model_builds') -%}
+merge into {{ builds }} builds
+using (
+    select built.MODEL_NAME, built.DEFINITION_SHA256, {{ active_platform_key() }} as KEY_IDS, current_timestamp as BUILT_AT
+    from ({{ model_build_rows(nodes) }}) built
+) built
 on (builds.MODEL_NAME = built.MODEL_NAME)
 when matched then update set
     DEFINITION_SHA256 = built.DEFINITION_SHA256, KEY_IDS = built.KEY_IDS, BUILT_AT = built.BUILT_AT
@@ -57,22 +80,33 @@ when not matched then insert (MODEL_NAME, DEFINITION_SHA256, KEY_IDS, BUILT_AT)
     values (built.MODEL_NAME, built.DEFINITION_SHA256, built.KEY_IDS, built.BUILT_AT)
 {%- endmacro %}
 
-{% macro model_build_row() -%}
-{{ return(adapter.dispatch('model_build_row', 'snds')()) }}
+{#- One row per model: its name and checksum, as checked literals (a union, since Oracle has no VALUES list). -#}
+{% macro model_build_rows(nodes) -%}
+{%- for node in nodes %}
+{{ 'union all ' if not loop.first }}select
+    cast('{{ checked_model_name(node.alias) }}' as varchar(128)) as MODEL_NAME,
+    cast('{{ checked_checksum(node.checksum.checksum) }}' as varchar(64)) as DEFINITION_SHA256{{ from_no_table() }}
+{%- endfor %}
 {%- endmacro %}
 
-{% macro default__model_build_row() -%}
-select
-    cast('{{ checked_model_name(this.identifier) }}' as varchar(128)) as MODEL_NAME,
-    cast('{{ model.checksum.checksum }}' as varchar(64)) as DEFINITION_SHA256,
-    cast({{ active_platform_key() }} as varchar(256)) as KEY_IDS,
-    current_timestamp as BUILT_AT
+{% macro checked_checksum(checksum) -%}
+{%- if not modules.re.fullmatch('[0-9a-f]{64}', checksum) -%}
+{{ exceptions.raise_compiler_error("not a SHA-256 checksum: " ~ checksum) }}
+{%- endif -%}
+{{ return(checksum) }}
 {%- endmacro %}
 
-{% macro oracle__model_build_row() -%}
-{{ default__model_build_row() }} from dual
+{#- A select of constants: Oracle needs a table to select from. -#}
+{% macro from_no_table() -%}
+{{ return(adapter.dispatch('from_no_table', 'snds')()) }}
 {%- endmacro %}
 
+{% macro default__from_no_table() -%}{%- endmacro %}
+
+{% macro oracle__from_no_table() %} from dual{% endmacro %}
+
+{#- The active platform key's identifier, read from the key store (a hook cannot `ref` the keys view). -#}
 {% macro active_platform_key() -%}
-(select min(key_id) from {{ ref('pseudonymisation_keys') }} where key_scope = 'platform' and key_status = 'active')
+{%- set key_material = api.Relation.create(database=target.database, schema='keys', identifier='key_material') -%}
+(select min(key_id) from {{ key_material }} where key_scope = 'platform' and key_status = 'active')
 {%- endmacro %}

@@ -2,8 +2,10 @@
 on-run-start: before an incremental model of the base is built, its table is dropped when what it holds was
 built from another definition (dbt's checksum of the model's file: a catalog change) or under another platform
 key (a rotation), or by no recorded build (a table from before incremental staging). dbt then builds it in
-full, from every promoted delivery. Only selected models are touched, and only by `dbt run` or `dbt build`
-    (`dbt compile` renders the hook too: it must not connect, for the Oracle offline compile).
+full, from every promoted delivery. What the dropped tables, and the absent ones, had applied is forgotten here,
+in one statement per 500 models, so that their first build runs no pre-hook statement. Only selected models are
+touched, and only by `dbt run` or `dbt build` (`dbt compile` renders the hook too: it must not connect, for the
+Oracle offline compile).
 #}
 {% macro drop_stale_increments() -%}
 {%- if execute and flags.WHICH in ('run', 'build', 'retry') -%}
@@ -21,13 +23,11 @@ full, from every promoted delivery. Only selected models are touched, and only b
 {%- for row in run_query('select MODEL_NAME, DEFINITION_SHA256, KEY_IDS from ' ~ builds_relation) -%}
 {%- do builds.update({row[0]: row}) -%}
 {%- endfor -%}
-{%- set key_material = api.Relation.create(database=target.database, schema='keys', identifier='key_material') -%}
-{%- set active_key = run_query(
-        "select min(key_id) from " ~ key_material ~ " where key_scope = 'platform' and key_status = 'active'"
-    ).columns[0].values()[0] -%}
+{%- set active_key = run_query('select ' ~ active_platform_key()).columns[0].values()[0] -%}
 {#- What holds pseudonyms: the correspondences, and the models that read them. -#}
 {%- set pseudonymised = ['model.snds.person_pseudonyms', 'model.snds.professional_pseudonyms'] -%}
 {%- set dropped = {} -%}
+{%- set built_in_full = [] -%}
 {%- for node in increments -%}
 {%- set relation = adapter.get_relation(database=node.database, schema=node.schema, identifier=node.alias) -%}
 {%- set build = builds.get(node.alias) -%}
@@ -35,6 +35,7 @@ full, from every promoted delivery. Only selected models are touched, and only b
 {%- set keyed = node.unique_id in pseudonymised
             or node.depends_on.nodes | select('in', pseudonymised) | list | length > 0 -%}
 {%- if relation is none -%}
+{%- do built_in_full.append(node.alias) -%}
 {%- elif build is none -%}
 {%- set reason = 'no recorded build' -%}
 {%- elif build[1] != node.checksum.checksum -%}
@@ -45,7 +46,17 @@ full, from every promoted delivery. Only selected models are touched, and only b
 {%- if reason -%}
 {%- do adapter.drop_relation(relation) -%}
 {%- do dropped.setdefault(reason, []).append(node.alias) -%}
+{%- do built_in_full.append(node.alias) -%}
 {%- endif -%}
+{%- endfor -%}
+{#- A model built in full applies every promoted delivery: forget what its table (dropped, or gone) had applied. -#}
+{%- set applied = api.Relation.create(database=target.database, schema='landing', identifier='applied_deliveries') -%}
+{%- for names in built_in_full | batch(500) -%}
+{%- set literals = [] -%}
+{%- for name in names -%}
+{%- do literals.append("'" ~ checked_model_name(name) ~ "'") -%}
+{%- endfor -%}
+{%- do run_query('delete from ' ~ applied ~ ' where MODEL_NAME in (' ~ literals | join(', ') ~ ')') -%}
 {%- endfor -%}
 {%- do adapter.commit() -%}  {#- the models' own connections must see the tables gone -#}
 {%- for reason, names in dropped.items() -%}

@@ -105,13 +105,20 @@ def run_dbt(*args: str, target_path: Path | None = None, manifest: Manifest | No
 class InlineCompiler:
     """Compile SQL snippets (Jinja with the project's macros and sources), parsing the project once: a compile with
     the parsed manifest in memory, no relation cache and no JSON written takes about a second instead of twenty.
-    `database`: the DuckDB file the snippets will run on; `dbt_target`: another profile target (Oracle offline).
+    `database`: the DuckDB file the snippets will run on; `dbt_target`: another profile target (Oracle offline);
+    `manifest`: the project parsed already by the caller (for a database file of the same name), not parsed again.
     """
 
-    def __init__(self, target_path: Path, database: Path | None = None, dbt_target: str | None = None) -> None:
+    def __init__(
+        self,
+        target_path: Path,
+        database: Path | None = None,
+        dbt_target: str | None = None,
+        manifest: Manifest | None = None,
+    ) -> None:
         self.target_path, self.database = target_path, database
         self._options = ("--quiet", "--log-level", "none", *(("--target", dbt_target) if dbt_target else ()))
-        self._manifest: Manifest | None = None
+        self._manifest = manifest
 
     def compile(self, sql: str) -> str:
         with dbt_database(self.database) if self.database else nullcontext():

@@ -51,8 +51,9 @@ BOOKKEEPING_DDL = (
     EXTRACTED_ON date not null
 )""",
     # Incremental staging (macros/staging): which promoted deliveries each model has applied, and under which
-    # definition and keys it was built (a change of either rebuilds it). Written by the models' own hooks; no
-    # primary key, as a hook deletes and inserts a model's rows in one transaction.
+    # definition and keys it was built (a change of either rebuilds it: drop_stale_increments). Written by the
+    # models' own hooks and the run's on-run-end hook; no primary key, as a hook deletes and inserts a model's rows
+    # in one transaction.
     """create table if not exists landing.applied_deliveries (
     MODEL_NAME varchar(128) not null,
     DELIVERY_ID varchar(128) not null,

@@ -65,7 +65,9 @@ def build(root: Path, manifest: Manifest) -> Warehouse:
         synthesize(here.deliveries / "D2019", SYNTH, tables, config.reference_dir(), 0.0)
         for delivery in (codes, here.deliveries / "D2019"):
             ingest_delivery(delivery, here.database, tables)
-            report = validate_delivery(here.database, delivery.name, project_rules(tables), here.target)
+            report = validate_delivery(
+                here.database, delivery.name, project_rules(tables), here.target, manifest=manifest
+            )
             assert report["status"] == "validated", report
         with duckdb.connect(str(here.database)) as con:
             store.init_platform(con, secrets.token_bytes(32))

@@ -1,8 +1,8 @@
-"""Smoke runs of the benchmark scripts on tiny synthetic deliveries: each still runs to its end on the current schema
+"""Smoke runs of every benchmark script on tiny synthetic deliveries: each still runs to its end on the current schema
 and prints its ratio. No time is asserted (these machines are noisy); the figures come from full runs.
 
-Not yet here: benchmarks/project_vs_hand_sql.py and benchmarks/export_vs_duckdb.py, which prepare a whole
-warehouse (a `dbt build` of the base, minutes even on a tiny delivery)."""
+The project and export benchmarks start from a warehouse with the base built: a copy of the run's
+`projects_warehouse` (conftest.py) rather than one they would prepare (a `dbt build` of the base)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from project_warehouse import Warehouse
 from snds.config import PROJECT_ROOT
 
 BENCHMARKS = PROJECT_ROOT / "benchmarks"
@@ -53,3 +54,19 @@ def test_monthly_benchmark_runs(tmp_path: Path) -> None:
     output = _run("monthly_at_scale.py", "--patients", "200", "--work", str(tmp_path), "--deliveries", "3")
     assert "S200_M201903" in output and "build of the last flow month / the first:" in output
     assert (tmp_path / "monthly_at_scale.png").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_project_benchmark_runs(projects_warehouse: Warehouse, tmp_path: Path) -> None:
+    copy = projects_warehouse.copy(tmp_path)
+    options = ("--prepared", "--skip-layer", "--repeat", "1")
+    output = _run("project_vs_hand_sql.py", "--database", str(copy.database), "--target", str(copy.target), *options)
+    assert "time ratio project build / hand SQL:" in output
+
+
+@pytest.mark.slow
+def test_export_benchmark_runs(projects_warehouse: Warehouse, tmp_path: Path) -> None:
+    database, target = tmp_path / "export.duckdb", tmp_path / "target"
+    options = ("--source", str(projects_warehouse.database), "--database", str(database), "--target", str(target))
+    output = _run("export_vs_duckdb.py", *options, "--repeat", "1")
+    assert "reused" in output and "bare DuckDB COPY to parquet" in output

@@ -15,6 +15,7 @@ import duckdb
 import pytest
 import sqlglot
 from click.testing import CliRunner
+from dbt.contracts.graph.manifest import Manifest
 
 from snds import config
 from snds.catalog.committed import load_tables
@@ -40,6 +41,7 @@ class Landed:
     root: Path
     rules: Rules
     secret: bytes
+    manifest: Manifest  # the session's parse of the project, for the direct calls (the CLI parses on its own)
 
     def validate(self, delivery: str) -> tuple[int, dict]:
         """`snds validate` as a data manager runs it: exit code and the JSON report."""
@@ -65,7 +67,7 @@ class Landed:
 
 
 @pytest.fixture(scope="module")
-def landed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Landed]:
+def landed(tmp_path_factory: pytest.TempPathFactory, dbt_manifest: Manifest) -> Iterator[Landed]:
     """Code lists, a clean synthetic delivery D1 (validated), and FAULTY: the same persons with planted faults."""
     root = tmp_path_factory.mktemp("conformity")
     with dbt_database(root / "warehouse.duckdb") as database:
@@ -74,7 +76,7 @@ def landed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Landed]:
         init_landing(database, tables)
         codes = build_reference_delivery(config.reference_dir(), root / "REFERENCE", tables)
         ingest_delivery(codes.directory, database, tables)
-        validate_delivery(database, codes.directory.name, rules, root / "target")  # the code lists become usable
+        validate_delivery(database, codes.directory.name, rules, root / "target", manifest=dbt_manifest)  # code lists
         secret = secrets.token_bytes(32)
         with duckdb.connect(str(database)) as con:
             store.init_platform(con, secret)
@@ -82,13 +84,13 @@ def landed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Landed]:
             spec = SynthSpec(200, (2019, 2020), seed=7)
             synthesize(root / name, spec, tables, config.reference_dir(), 0.002, conformity_faults=faults)
             ingest_delivery(root / name, database, tables)
-        yield Landed(database, root / "target", root, rules, secret)
+        yield Landed(database, root / "target", root, rules, secret, dbt_manifest)
 
 
 @pytest.fixture(scope="module")
 def compiler(landed: Landed) -> InlineCompiler:
     """The project parsed once for the tests that compile snippets."""
-    return InlineCompiler(landed.target, landed.database)
+    return InlineCompiler(landed.target, landed.database, manifest=landed.manifest)
 
 
 def test_each_table_compiles_to_one_query_over_its_rows(landed: Landed, compiler: InlineCompiler) -> None:
@@ -185,7 +187,7 @@ def test_a_rejected_delivery_is_recorded_and_not_promoted(landed: Landed) -> Non
     # the next build: staging reads D1 only (FAULTY's stays, with their duplicate, stay in landing)
     selection = "+pending_deliveries pseudonymisation_keys person_pseudonyms professional_pseudonyms T_MCO19B"
     with dbt_database(landed.database):
-        run_dbt("build", "--select", selection, target_path=landed.target)
+        run_dbt("build", "--select", selection, target_path=landed.target, manifest=landed.manifest)
     with duckdb.connect(str(landed.database)) as con:  # dbt's in-process connection is read-write
         promoted = con.execute("select DELIVERY_ID from landing.promoted_deliveries order by 1").fetchall()
         landed_rows = dict(
@@ -211,7 +213,7 @@ def test_a_month_whose_volume_collapses_is_reported(landed: Landed) -> None:
             "insert into landing.ER_PRS_F select * replace ('THIN' as DELIVERY_ID) from landing.ER_PRS_F "
             "where DELIVERY_ID = 'D1' and (FLX_DIS_DTD <> date '2019-06-01' or DCT_ORD_NUM % 10 = 0)"
         )
-    report = validate_delivery(landed.database, "THIN", landed.rules, landed.target)
+    report = validate_delivery(landed.database, "THIN", landed.rules, landed.target, manifest=landed.manifest)
     volume = next(f for f in report["tables"]["ER_PRS_F"]["failed"] if f["kind"] == "volume_month")
     assert volume["severity"] == "warn" and report["status"] == "validated"  # a warning: the data manager decides
     moved = {row[0]: int(row[1]) for row in volume["examples"]["rows"]}  # examples are shown as text

@@ -40,7 +40,7 @@ def build(
     synthesize(deliveries / "D2019", SynthSpec(300, (2019, 2020), seed=5), tables, config.reference_dir(), 0.002)
     ingest_delivery(deliveries / "D2019", scratch_database, tables)
     for delivery in (codes.directory.name, "D2019"):
-        report = validate_delivery(scratch_database, delivery, project_rules(tables), dbt_target)
+        report = validate_delivery(scratch_database, delivery, project_rules(tables), dbt_target, manifest=dbt_manifest)
         assert report["status"] == "validated", report
     with duckdb.connect(str(scratch_database)) as con:
         store.init_platform(con, secrets.token_bytes(32))

@@ -99,7 +99,9 @@ def layer(tmp_path_factory: pytest.TempPathFactory, dbt_manifest: Manifest) -> I
         _plant_pmsi_defects(here.deliveries / "D2019")
         for delivery in (codes, here.deliveries / "D2019"):
             ingest_delivery(delivery, here.database, tables)
-            report = validate_delivery(here.database, delivery.name, project_rules(tables), target)
+            report = validate_delivery(
+                here.database, delivery.name, project_rules(tables), target, manifest=dbt_manifest
+            )
             assert report["status"] == "validated", report
         with duckdb.connect(str(here.database)) as con:
             store.init_platform(con, secrets.token_bytes(32))

@@ -67,7 +67,9 @@ class Base:
     def receive(self, *deliveries: Path) -> None:
         for delivery in deliveries:
             self.ingest(delivery)
-            report = validate_delivery(self.database, delivery.name, project_rules(self.tables), self.target)
+            report = validate_delivery(
+                self.database, delivery.name, project_rules(self.tables), self.target, manifest=self.manifest
+            )
             assert report["status"] == "validated", delivery.name
         promote(self.database, [d.name for d in deliveries], self.target, self.manifest)
 
@@ -154,7 +156,9 @@ def test_of_two_loaded_deliveries_of_a_month_only_the_first_validated_is_promote
     shutil.copytree(deliveries["M201905"], twin)
     base.ingest(twin)  # S_M201905 is loaded, not promoted: ingestion lets it in
     base.receive(deliveries["M201905"])  # validated (and built) first
-    report = validate_delivery(base.database, twin.name, project_rules(base.tables), base.target)
+    report = validate_delivery(
+        base.database, twin.name, project_rules(base.tables), base.target, manifest=base.manifest
+    )
     assert report["status"] == "rejected"
     failed = [check for table in report["tables"].values() for check in table["failed"]]
     assert {c["check"] for c in failed} == {"delivery_policy:append"}, failed

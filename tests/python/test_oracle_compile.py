@@ -63,13 +63,14 @@ def test_the_key_check_hook_is_a_plsql_block_on_oracle(oracle: InlineCompiler) -
 
 
 def test_the_incremental_hooks_compile_for_oracle_and_pass_the_check(oracle: InlineCompiler) -> None:
-    """What a staging model runs around its insert (the choice between the two pre-hooks is made at build time)."""
+    """What a staging model runs around its insert (the pre-hook is chosen at build time), and what the run records."""
     for hook in ("forget_applied_deliveries", "empty_replaced_table", "record_applied_deliveries"):
         sql = oracle.compile(f"{{{{ {hook}() }}}}")
         assert "applied_deliveries" in sql or "pending_deliveries" in sql, hook
         assert not check_sql(sql), (hook, sql)
-    build = oracle.compile("{{ record_model_build() }}")
-    assert build.lstrip().startswith("merge into") and " from dual" in build
+    nodes = "[graph.nodes['model.snds.IR_BEN_R'], graph.nodes['model.snds.ER_PRS_F']]"
+    build = oracle.compile(f"{{{{ merge_model_builds({nodes}) }}}}")  # on-run-end, per 500 models built
+    assert build.lstrip().startswith("merge into") and build.count(" from dual") == 2 and "union all" in build
     assert not check_sql(build), build
 
 

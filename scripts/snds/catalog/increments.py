@@ -17,7 +17,7 @@ from snds.sql import sql_literal
 PENDING_MODEL = "pending_deliveries"
 PENDING_PATH = PurePosixPath("models/staging/landing") / f"{PENDING_MODEL}.sql"
 BEFORE_HOOK = "{{ before_applying_deliveries() }}"
-AFTER_HOOKS = ("{{ record_applied_deliveries() }}", "{{ record_model_build() }}")
+AFTER_HOOK = "{{ record_applied_deliveries() }}"
 
 
 def pending_filter(column: str, model_name: str) -> str:

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
@@ -37,6 +38,9 @@ from snds.ingest.periods import check_policy
 from snds.ingest.quarantine import quarantine_summary
 from snds.keys.material import Pads, pseudonym
 from snds.landing import create_bookkeeping
+
+if TYPE_CHECKING:
+    from dbt.contracts.graph.manifest import Manifest
 
 THRESHOLDS_SEED = RULES_DIR / "conformity_thresholds.csv"
 SEVERITIES = ("info", "warn", "error")
@@ -752,11 +756,13 @@ def validate_delivery(
     rules: Rules,
     target_path: Path,
     progress: Callable[[str], None] = lambda _: None,
+    manifest: Manifest | None = None,
 ) -> dict:
-    """Check a delivery, record its status and results (the promotion gate reads them) and return the report."""
+    """Check a delivery, record its status and results (the promotion gate reads them) and return the report.
+    `manifest`: the project as the caller parsed it already (`InlineCompiler`)."""
     delivery_id = identifiers.delivery_id(delivery_id)  # before anything: it names SQL literals and directories
     check_delivery(database, delivery_id)
-    compiler = InlineCompiler(target_path, database)
+    compiler = InlineCompiler(target_path, database, manifest=manifest)
     cache = conformity_cache(compiler, target_path)
     validation = run_checks(compiler, delivery_id, rules, progress, cache)
     progress("examples of the failed checks")
