@@ -199,10 +199,14 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=config.PROJECT_ROOT / "data" / "bench" / "monthly")
     parser.add_argument("--deliveries", type=int, default=None, help="Only the first N deliveries (a smoke run).")
     parser.add_argument("--plot", type=Path, default=None, help="Default: <work>/monthly_at_scale.png")
+    parser.add_argument("--prepare-only", action="store_true", help="Generate and split the deliveries, then stop.")
     args = parser.parse_args()
     started = time.perf_counter()
     args.work.mkdir(parents=True, exist_ok=True)
     deliveries = prepare(args.work, args.patients)[: args.deliveries]
+    if args.prepare_only:
+        print(f"{len(deliveries)} deliveries in {args.work}")
+        return
     steps = receive(args.work, deliveries)
     months = [s for s in steps if "_M" in s.delivery]
     if len(months) >= 2:

@@ -38,12 +38,13 @@ delete from {{ this }} where exists (
 )
 {%- endmacro %}
 
-{#- Post-hook: the deliveries just applied (the same pending set: the transaction has not recorded them yet). -#}
-{% macro record_applied_deliveries() -%}
+{#- Post-hook: the deliveries just applied (the same pending set: the transaction has not recorded them yet).
+    `pending`: the view of what the model had to apply (pending_event_deliveries for the event layer). -#}
+{% macro record_applied_deliveries(pending='pending_deliveries') -%}
 {%- set name = checked_model_name(this.identifier) -%}
 insert into {{ source('landing', 'applied_deliveries') }} (MODEL_NAME, DELIVERY_ID, APPLIED_AT)
 select distinct pending.MODEL_NAME, pending.DELIVERY_ID, current_timestamp
-from {{ ref('pending_deliveries') }} pending
+from {{ ref(pending) }} pending
 where pending.MODEL_NAME = '{{ name }}'
 {%- endmacro %}
 

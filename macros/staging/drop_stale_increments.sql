@@ -24,7 +24,7 @@ Oracle offline compile).
 {%- do builds.update({row[0]: row}) -%}
 {%- endfor -%}
 {%- set active_key = run_query('select ' ~ active_platform_key()).columns[0].values()[0] -%}
-{#- What holds pseudonyms: the correspondences, and the models that read them. -#}
+{#- What holds pseudonyms: the correspondences, the models that read them, and the event layer (person_id). -#}
 {%- set pseudonymised = ['model.snds.person_pseudonyms', 'model.snds.professional_pseudonyms'] -%}
 {%- set dropped = {} -%}
 {%- set built_in_full = [] -%}
@@ -32,7 +32,7 @@ Oracle offline compile).
 {%- set relation = adapter.get_relation(database=node.database, schema=node.schema, identifier=node.alias) -%}
 {%- set build = builds.get(node.alias) -%}
 {%- set reason = none -%}
-{%- set keyed = node.unique_id in pseudonymised
+{%- set keyed = node.unique_id in pseudonymised or node.fqn[1] in ('intermediate', 'marts')
             or node.depends_on.nodes | select('in', pseudonymised) | list | length > 0 -%}
 {%- if relation is none -%}
 {%- do built_in_full.append(node.alias) -%}

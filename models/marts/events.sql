@@ -2,36 +2,45 @@
     Every kept event of every person, one row per event and code system: a dispensing is a row per code system it
     is coded in (atc, cip13, cip7), a long-term disease (ALD) a row for its ALD number (ald) and one for its ICD-10
     code (icd10). Point events have end_date = start_date.
+    Incremental (macros/staging/event_increments.sql): a delivery of DCIR flow months adds the events of its months
+    (`source_period`); any other delivery the layer reads (a PMSI year, an archive, a referential) rebuilds them all.
 -#}
 with
 
+event_pending as (
+    {{ event_pending(this.identifier) }}
+),
+
 dispensings as (
     select * from {{ ref('int_dispensings_coded') }}
+    where {{ event_rows('source_period') }}
 ),
 
 claim_lines as (
     select * from {{ ref('int_claim_lines_flagged') }}
-    where line_kind in ('act', 'biology') and cleaning_rule is null
+    where
+        line_kind in ('act', 'biology') and cleaning_rule is null
+        and {{ event_rows('source_period') }}
 ),
 
 stays as (
     select * from {{ ref('int_stays_flagged') }}
-    where cleaning_rule is null
+    where cleaning_rule is null and {{ event_rows() }}
 ),
 
 stay_codes as (
     select * from {{ ref('int_stay_codes_flagged') }}
-    where cleaning_rule is null
+    where cleaning_rule is null and {{ event_rows() }}
 ),
 
 alds as (
     select * from {{ ref('int_alds_flagged') }}
-    where cleaning_rule is null
+    where cleaning_rule is null and {{ event_rows() }}
 ),
 
 deaths as (
     select * from {{ ref('int_deaths_flagged') }}
-    where cleaning_rule is null
+    where cleaning_rule is null and {{ event_rows() }}
 ),
 
 {%- set dispensing_codes = [('atc', 'atc_code'), ('cip13', 'cip13_code'), ('cip7', 'cip7_code')] %}
@@ -49,7 +58,8 @@ unioned as (
         cast(null as varchar(16)) as qualifier,
         source_table,
         source_key,
-        quantity
+        quantity,
+        source_period
     from dispensings
     where {{ column }} is not null
     union all
@@ -65,7 +75,8 @@ unioned as (
         cast(null as varchar(16)) as qualifier,
         source_table,
         source_key,
-        cast(null as numeric(9)) as quantity
+        cast(null as numeric(9)) as quantity,
+        source_period
     from claim_lines
     union all
     select
@@ -79,7 +90,8 @@ unioned as (
         cast(null as varchar(16)) as qualifier,
         source_table,
         source_key,
-        cast(null as numeric(9)) as quantity
+        cast(null as numeric(9)) as quantity,
+        cast(null as date) as source_period
     from stays
     union all
     select
@@ -93,7 +105,8 @@ unioned as (
         qualifier,
         source_table,
         source_key,
-        cast(null as numeric(9)) as quantity
+        cast(null as numeric(9)) as quantity,
+        cast(null as date) as source_period
     from stay_codes
     {%- for code_system, column in [('ald', 'ald_number'), ('icd10', 'icd10_code')] %}
     union all
@@ -108,7 +121,8 @@ unioned as (
         cast(null as varchar(16)) as qualifier,
         source_table,
         source_key,
-        cast(null as numeric(9)) as quantity
+        cast(null as numeric(9)) as quantity,
+        cast(null as date) as source_period
     from alds
     where {{ column }} is not null
     {%- endfor %}
@@ -124,7 +138,8 @@ unioned as (
         cast(null as varchar(16)) as qualifier,
         source_table,
         source_key,
-        cast(null as numeric(9)) as quantity
+        cast(null as numeric(9)) as quantity,
+        cast(null as date) as source_period
     from deaths
 ),
 
@@ -140,7 +155,8 @@ final as (
         cast(qualifier as varchar(16)) as qualifier,
         cast(source_table as varchar(32)) as source_table,
         cast(source_key as varchar(200)) as source_key,
-        cast(quantity as numeric(9)) as quantity
+        cast(quantity as numeric(9)) as quantity,
+        cast(source_period as date) as source_period
     from unioned
 )
 

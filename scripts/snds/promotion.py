@@ -21,7 +21,8 @@ from snds.catalog.pseudonymisation import DOMAINS, correspondence_model
 from snds.dbt import BUILD_OPTIONS, DbtRun, dbt_database, run_dbt
 from snds.warehouse import connect, require_landing
 
-GATE_MODELS = ("pending_deliveries",)  # with `+`: the gate's views and the catalog seed they read
+# With `+`: the gate's views (what staging and the event layer have still to apply) and the catalog seed they read.
+GATE_MODELS = ("pending_deliveries", "pending_event_deliveries")
 PROJECTS_PATH = "path:models/projects"
 
 

@@ -61,7 +61,7 @@ def test_every_node_builds(build: DbtRun, catalog: Catalog) -> None:
     assert all(catalog.table(name).template.is_nomenclature for name in warned_on), warned_on
     built_models = {r.node.name for r in results if r.node.resource_type == "model"}
     keys_models = {"pseudonymisation_keys", "person_pseudonyms", "professional_pseudonyms", "pseudonym_renewals"}
-    keys_models.update({"promoted_deliveries", "promoted_tables", "pending_deliveries"})
+    keys_models.update({"promoted_deliveries", "promoted_tables", "pending_deliveries", "pending_event_deliveries"})
     layers = {"intermediate", "marts", "projects"}  # the event layer and every research project of projects/
     later = {r.node.name for r in results if r.node.resource_type == "model" and r.node.fqn[1] in layers}
     assert {"events", "persons", "p_t2d__cohort", "p_mi__cohort"} <= later

@@ -31,6 +31,7 @@ from snds.synth import SynthSpec, synthesize
 from snds.synth.split import SplitDelivery, split_delivery
 
 APPEND_TABLE, YEAR_TABLE, SNAPSHOT_TABLE = "ER_PRS_F", "T_MCO19B", "IR_BEN_R"
+EVENT_LAYER = ("int_claim_lines_flagged", "events")  # its incremental models
 
 
 @pytest.fixture(scope="module")
@@ -175,17 +176,61 @@ def test_incremental_equals_full(base: Base, tmp_path: Path) -> None:
     promoted = [d for (d,) in base.query("select DELIVERY_ID from landing.deliveries where STATUS = 'validated'")]
     promote(full, promoted, tmp_path / "target", base.manifest, ("--full-refresh",))
     models = [m for (m,) in base.query("select distinct MODEL_NAME from landing.applied_deliveries order by 1")]
-    assert APPEND_TABLE in models and YEAR_TABLE in models and "person_pseudonyms" in models
-    for model in models:
-        relation = f"{'keys' if model.endswith('_pseudonyms') else 'snds'}.{model}"
+    assert {APPEND_TABLE, YEAR_TABLE, "person_pseudonyms", *EVENT_LAYER} <= set(models)
+    for relation in [*(_relation(base, m) for m in models), "marts.persons", "marts.cleaning_rules"]:
         incremental, rebuilt = (base.query(f"select * from {relation} order by all", db) for db in (None, full))
-        assert incremental == rebuilt, model
+        assert incremental == rebuilt, relation
+    assert base.count("marts.events") > 0 and base.count("marts.persons") > 0
+
+
+def _relation(base: Base, model: str) -> str:
+    ((schema,),) = base.query(
+        "select table_schema from information_schema.tables "
+        f"where table_name = '{model}' and table_schema in ('snds', 'keys', 'int', 'marts')"
+    )
+    return f"{schema}.{model}"
+
+
+def _sentinels(base: Base, plant: bool = False) -> dict[str, bool]:
+    """Per incremental event-layer table, whether it holds a row of no delivery: an increment leaves it, a rebuild
+    removes it. The planted rows are valid (the marts' tests run on each build); the line is one a rule removes,
+    so that it never reaches `events`."""
+    if plant:
+        person = "(select min(person_id) from marts.events)"
+        columns = {
+            "events": f"{person} as person_id, date '2019-01-01' as start_date, 'dispensing' as domain, "
+            "'DCIR' as source",
+            "int_claim_lines_flagged": f"{person} as person_id, 'act' as line_kind, 'missing_date' as cleaning_rule",
+        }
+        with duckdb.connect(str(base.database)) as con:
+            for model in EVENT_LAYER:
+                con.execute(
+                    f"insert into {_relation(base, model)} by name select 'SENTINEL' as source_table, "
+                    f"'x' as source_key, {columns[model]}"
+                )
+    return {m: base.count(f"{_relation(base, m)} where source_table = 'SENTINEL'") == 1 for m in EVENT_LAYER}
+
+
+def test_a_flow_month_adds_its_events_and_leaves_the_others(base: Base, deliveries: dict[str, Path]) -> None:
+    _sentinels(base, plant=True)
+    months_before = base.count("marts.events where source_period is not null")
+    base.receive(deliveries["M201906"])
+    assert all(_sentinels(base).values()), "a monthly delivery rebuilt the event layer"
+    june = base.count("marts.events where source_period = date '2019-06-01'")
+    assert june > 0 and base.count("marts.events where source_period is not null") == months_before + june
+    by_month = base.query(
+        "select distinct source_table from int.int_claim_lines_flagged where source_period is not null"
+    )
+    assert "ER_PHA_F" in {t for (t,) in by_month} <= {"ER_PHA_F", "ER_CAM_F", "ER_BIO_F"}  # not the archives
 
 
 def test_a_newer_year_replaces_it(base: Base, deliveries: dict[str, Path], tmp_path: Path) -> None:
+    assert all(_sentinels(base).values())  # planted before the flow month
     newer = _redelivered(deliveries["Y2019"], tmp_path / "S_Y2019_CONSOLIDATED", "2020-09-01", keep=10)
     base.receive(newer)
     assert base.count(f"snds.{YEAR_TABLE}") == _rows(newer, YEAR_TABLE) == 10
+    # events reads the PMSI year: rebuilt; the DCIR lines do not: left as they were
+    assert _sentinels(base) == {"events": False, "int_claim_lines_flagged": True}
     assert base.count(f"snds.{APPEND_TABLE}") > 0  # the other policies' tables are untouched
 
 

@@ -3,6 +3,8 @@
     biology), of every year the base holds (the current tables and their yearly archives, from the catalog), joined
     to its ER_PRS_F line of the same year on the nine DCIR keys. `cleaning_rule` names the first rule that removes the
     line (null: kept); the rules are counted in the `cleaning_rules` mart.
+    Incremental (macros/staging/event_increments.sql): a delivery of flow months recomputes the lines of its months
+    (`source_period`, the month of FLX_DIS_DTD of a current table); any other delivery it reads, every line.
 -#}
 {%- set nine_keys = ['FLX_DIS_DTD', 'FLX_TRT_DTD', 'FLX_EMT_TYP', 'FLX_EMT_NUM', 'FLX_EMT_ORD',
     'ORG_CLE_NUM', 'DCT_ORD_NUM', 'PRS_ORD_NUM', 'REM_TYP_AFF'] -%}
@@ -19,6 +21,10 @@
 
 with
 
+event_pending as (
+    {{ event_pending(this.identifier) }}
+),
+
 {% for template, spec in satellites.items() %}
 {%- for line in snds_table_history(template) %}
 {{ line.table | lower }}_lines as (
@@ -31,6 +37,7 @@ with
     {%- do on.append('line.' ~ key ~ ' = claim.' ~ key) %}
     {%- endfor %}
     {%- set quantity = snds_history_column(line, spec.quantity, 'line') if spec.get('quantity') else 'null' %}
+    {%- set period = event_source_period(line.period_column, 'line') %}
     select
         cast('{{ spec.kind }}' as varchar(16)) as line_kind,
         cast('{{ line.table }}' as varchar(32)) as source_table,
@@ -43,10 +50,12 @@ with
         {%- set value = snds_history_column(line, spec[code], 'line') if spec.get(code) else 'null' %}
         cast({{ value }} as varchar(13)) as {{ code }}_code,
         {%- endfor %}
-        cast({{ quantity }} as numeric(9)) as quantity
+        cast({{ quantity }} as numeric(9)) as quantity,
+        {{ period }} as source_period
     from {{ ref(line.table) }} line
     left join {{ ref(prs.table) }} claim
         on {{ on | join('\n            and ') }}
+    where {{ event_rows(period if line.period_column else none) }}
 ),
 
 {% endfor -%}
@@ -73,6 +82,7 @@ final as (
         ccam_code,
         nabm_code,
         quantity,
+        source_period,
         cast(case
             when has_claim_line = 0 then 'no_claim_line'
             when information_qualifier = 71 then 'information_only_line'

@@ -36,7 +36,8 @@ final as (
         dispensings.cip7_code,
         dispensings.cip13_code,
         cast(coalesce(atc_by_cip13.atc_code, atc_by_cip7.atc_code) as varchar(7)) as atc_code,
-        dispensings.quantity
+        dispensings.quantity,
+        dispensings.source_period
     from dispensings
     left join atc_by_cip13 on dispensings.cip13_code = atc_by_cip13.cip13_code
     left join atc_by_cip7 on dispensings.cip7_code = atc_by_cip7.cip7_code

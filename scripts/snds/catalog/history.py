@@ -15,6 +15,7 @@ import json
 from pathlib import PurePosixPath
 
 from snds.catalog.build import Catalog, PhysicalTable
+from snds.catalog.policies import APPEND
 from snds.catalog.pseudonymisation import GENERATED_MACROS_ROOT
 from snds.catalog.rendering import HEADER, json_macro
 
@@ -22,8 +23,9 @@ HISTORY_MACRO = GENERATED_MACROS_ROOT / "snds_table_history.sql"
 
 _MACROS = """
 {#- Per template: its physical tables in year order, each {"table", "year", "columns": {COLUMN: type},
-    "types": the template's columns of every year with their types}. `template`: one template (fast), or none for
-    every template. An unknown template is a compile error. -#}
+    "types": the template's columns of every year with their types, "period_column": the column whose month a
+    delivery adds, for a table delivered by flow month (delivery policy `append`), else none}. `template`: one
+    template (fast), or none for every template. An unknown template is a compile error. -#}
 {% macro snds_table_history(template=none) %}
 {%- set facts = snds_table_history_facts() -%}
 {%- if template is not none and template not in facts -%}
@@ -38,7 +40,9 @@ _MACROS = """
 {%- for column, data_type in types.items() if column not in entry[2] -%}
 {%- do columns.update({column: data_type}) -%}
 {%- endfor -%}
-{%- do tables.append({"table": entry[0], "year": entry[1], "columns": columns, "types": types}) -%}
+{%- do tables.append(
+    {"table": entry[0], "year": entry[1], "columns": columns, "types": types, "period_column": entry[3]}
+) -%}
 {%- endfor -%}
 {%- do history.update({name: tables}) -%}
 {%- endfor -%}
@@ -107,7 +111,10 @@ def render_history_macro(catalog: Catalog) -> dict[PurePosixPath, str]:
         for table in tables:
             have = {c.name for c in table.columns}
             missing = [c for c in types if c not in have]
-            entries.append(f"[{json.dumps(table.name)}, {json.dumps(table.year)}, {json.dumps(missing)}]")
+            period = table.policy.period_column if table.policy.name == APPEND else None
+            entries.append(
+                f"[{json.dumps(table.name)}, {json.dumps(table.year)}, {json.dumps(missing)}, {json.dumps(period)}]"
+            )
         lines.append(
             f'    {json.dumps(name)}: {{"types": {json.dumps(types, separators=(", ", ": "))},\n'
             f'        "tables": [{", ".join(entries)}]}}'
@@ -117,7 +124,8 @@ def render_history_macro(catalog: Catalog) -> dict[PurePosixPath, str]:
         f"{{# {HEADER} #}}\n"
         "{# Templates with yearly tables (PMSI) or archives (DCIR): per template, its columns of every year with\n"
         "   their types, and its physical tables in year order (the current DCIR table last), each with the columns\n"
-        "   it lacks. Read through snds_table_history(template). #}\n"
+        "   it lacks and, for a table delivered by flow month, the column of its month.\n"
+        "   Read through snds_table_history(template). #}\n"
         + json_macro("snds_table_history_facts", f"{{\n{body}\n}}")
         + _MACROS
     )
