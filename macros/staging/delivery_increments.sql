@@ -81,18 +81,20 @@ when not matched then insert (MODEL_NAME, DEFINITION_SHA256, KEY_IDS, BUILT_AT)
     values (built.MODEL_NAME, built.DEFINITION_SHA256, built.KEY_IDS, built.BUILT_AT)
 {%- endmacro %}
 
-{#- One row per model: its name and checksum, as checked literals (a union, since Oracle has no VALUES list). -#}
+{#- One row per model: its name and definition (model_definition), as checked literals (a union: Oracle has no
+    VALUES list). -#}
 {% macro model_build_rows(nodes) -%}
 {%- for node in nodes %}
+{%- set definition = checked_checksum(model_definition(node.unique_id)) %}
 {{ 'union all ' if not loop.first }}select
     cast('{{ checked_model_name(node.alias) }}' as varchar(128)) as MODEL_NAME,
-    cast('{{ checked_checksum(node.checksum.checksum) }}' as varchar(64)) as DEFINITION_SHA256{{ from_no_table() }}
+    cast('{{ definition }}' as varchar(64)) as DEFINITION_SHA256{{ from_no_table() }}
 {%- endfor %}
 {%- endmacro %}
 
 {% macro checked_checksum(checksum) -%}
-{%- if not modules.re.fullmatch('[0-9a-f]{64}', checksum) -%}
-{{ exceptions.raise_compiler_error("not a SHA-256 checksum: " ~ checksum) }}
+{%- if not modules.re.fullmatch('[0-9a-f]{64}|[0-9a-f]{32}', checksum) -%}
+{{ exceptions.raise_compiler_error("not a SHA-256 or MD5 digest: " ~ checksum) }}
 {%- endif -%}
 {{ return(checksum) }}
 {%- endmacro %}

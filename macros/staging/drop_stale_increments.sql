@@ -1,7 +1,8 @@
 {#
 on-run-start: before an incremental model of the base is built, its table is dropped when what it holds was
-built from another definition (dbt's checksum of the model's file: a catalog change) or under another platform
-key (a rotation), or by no recorded build (a table from before incremental staging). dbt then builds it in
+built from another definition (dbt's checksum of the model's file: a catalog change; for the event layer, of its
+file and every model it reads: model_definition) or under another platform key (a rotation), or by no recorded
+build (a table from before incremental staging); an event-layer model also when a table it reads is dropped. dbt then builds it in
 full, from every promoted delivery. What the dropped tables, and the absent ones, had applied is forgotten here,
 in one statement per 500 models, so that their first build runs no pre-hook statement. Only selected models are
 touched, and only by `dbt run` or `dbt build` (`dbt compile` renders the hook too: it must not connect, for the
@@ -28,26 +29,34 @@ Oracle offline compile).
 {%- set pseudonymised = ['model.snds.person_pseudonyms', 'model.snds.professional_pseudonyms'] -%}
 {%- set dropped = {} -%}
 {%- set built_in_full = [] -%}
+{%- set stale = {} -%}  {#- alias: (relation, reason) -#}
 {%- for node in increments -%}
 {%- set relation = adapter.get_relation(database=node.database, schema=node.schema, identifier=node.alias) -%}
 {%- set build = builds.get(node.alias) -%}
-{%- set reason = none -%}
 {%- set keyed = node.unique_id in pseudonymised or node.fqn[1] in ('intermediate', 'marts')
             or node.depends_on.nodes | select('in', pseudonymised) | list | length > 0 -%}
 {%- if relation is none -%}
 {%- do built_in_full.append(node.alias) -%}
 {%- elif build is none -%}
-{%- set reason = 'no recorded build' -%}
-{%- elif build[1] != node.checksum.checksum -%}
-{%- set reason = 'definition changed' -%}
+{%- do stale.update({node.alias: (relation, 'no recorded build')}) -%}
+{%- elif build[1] != model_definition(node.unique_id) -%}
+{%- do stale.update({node.alias: (relation, 'definition changed')}) -%}
 {%- elif keyed and build[2] != active_key -%}
-{%- set reason = 'platform key changed' -%}
+{%- do stale.update({node.alias: (relation, 'platform key changed')}) -%}
 {%- endif -%}
-{%- if reason -%}
-{%- do adapter.drop_relation(relation) -%}
-{%- do dropped.setdefault(reason, []).append(node.alias) -%}
-{%- do built_in_full.append(node.alias) -%}
+{%- endfor -%}
+{#- An event-layer model that reads a table rebuilt in full is rebuilt too: its rows came from the former table. -#}
+{%- set event_tables = event_model_tables() if stale else {} -%}
+{%- for node in increments if node.alias in event_tables and node.alias not in stale -%}
+{%- if event_tables[node.alias].tables | select('in', stale) | list -%}
+{%- set relation = adapter.get_relation(database=node.database, schema=node.schema, identifier=node.alias) -%}
+{%- do stale.update({node.alias: (relation, 'a table it reads is rebuilt in full')}) if relation is not none -%}
 {%- endif -%}
+{%- endfor -%}
+{%- for alias, entry in stale.items() -%}
+{%- do adapter.drop_relation(entry[0]) -%}
+{%- do dropped.setdefault(entry[1], []).append(alias) -%}
+{%- do built_in_full.append(alias) -%}
 {%- endfor -%}
 {#- A model built in full applies every promoted delivery: forget what its table (dropped, or gone) had applied. -#}
 {%- set applied = api.Relation.create(database=target.database, schema='landing', identifier='applied_deliveries') -%}

@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # dbt is imported by the fixtures that run it
 # them and the quick modules fill in behind.
 LONGEST_FIRST = (
     "test_duckdb_build.py",
+    "test_benchmarks_monthly.py",
     "test_benchmarks.py",
     "test_pseudonymisation.py",
     "test_conformity.py",

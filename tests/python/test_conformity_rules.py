@@ -152,3 +152,13 @@ def test_check_arguments_reach_jinja_intact() -> None:
     assert received == [("T_MCO19B", "D1", [check.as_macro_argument()], "")]
     with pytest.raises(ValueError, match="quotes are not expected"):
         macro_call("T_MCO19B", "D'1", [check], None)
+
+
+def test_the_flow_month_of_an_appended_row_is_a_key() -> None:
+    """A DCIR line without its flow month (FLX_DIS_DTD) belongs to no delivery's months: an error, as a null key."""
+    for name, table in TABLES.items():
+        period = table.policy.period_column if table.policy.name == "append" else None
+        if period:
+            kinds = {(c.kind, c.columns) for c in table_checks(table, RULES) if c.kind == "key_not_null"}
+            assert any(period in columns for _, columns in kinds), name
+    assert ("key_not_null", ("FLX_DIS_DTD",)) in {(c.kind, c.columns) for c in _checks("ER_PHA_F").values()}

@@ -1,30 +1,29 @@
 {#-
     The promoted deliveries each incremental model of the event layer has still to apply (macros/staging/
     event_increments.sql): a delivery of a staging table the model reads (directly or through other models), once
-    every such table has applied it, and not yet applied by the model. One row per delivered table and flow month;
-    PERIOD_START is null for a table that is not delivered by flow month (the model then rebuilds its rows).
+    every such table and every incremental event-layer model it reads have applied it, and not yet applied by the
+    model. One row per delivered table and flow month; PERIOD_START is null for a table that is not delivered by
+    flow month (the model then rebuilds its rows).
 -#}
 {%- set model_tables = event_model_tables() %}
 
+{%- set table_pairs, upstream_pairs = [], [] %}
+{%- for model_name, read in model_tables.items() %}
+{%- for table in read.tables %}
+{%- do table_pairs.append((model_name, table)) %}
+{%- endfor %}
+{%- for upstream in read.upstream %}
+{%- do upstream_pairs.append((model_name, upstream)) %}
+{%- endfor %}
+{%- endfor %}
+
 with model_tables as (
-    {%- for model_name, tables in model_tables.items() %}
-    {%- for table in tables %}
-    select
-        cast('{{ checked_model_name(model_name) }}' as varchar(128)) as MODEL_NAME,
-        cast('{{ checked_model_name(table) }}' as varchar(128)) as TABLE_NAME{{ from_no_table() }}
-    {%- if not loop.last %}
-    union all
-    {%- endif %}
-    {%- endfor %}
-    {%- if not loop.last %}
-    union all
-    {%- endif %}
-    {%- else %}
-    select
-        cast(null as varchar(128)) as MODEL_NAME,
-        cast(null as varchar(128)) as TABLE_NAME{{ from_no_table() }}
-    where 1 = 0
-    {%- endfor %}
+    {{ name_rows(table_pairs, ['MODEL_NAME', 'TABLE_NAME']) }}
+),
+
+-- the incremental event-layer models each model reads (events reads int_claim_lines_flagged)
+upstream_models as (
+    {{ name_rows(upstream_pairs, ['MODEL_NAME', 'UPSTREAM_NAME']) }}
 ),
 
 delivered as (
@@ -60,4 +59,18 @@ where
         inner join model_tables read_tables
             on staged.MODEL_NAME = read_tables.TABLE_NAME
         where read_tables.MODEL_NAME = delivered.MODEL_NAME and staged.DELIVERY_ID = delivered.DELIVERY_ID
+    )
+    -- nor before the event-layer models it reads have applied it
+    and not exists (
+        select 1
+        from upstream_models
+        inner join delivered upstream
+            on upstream_models.UPSTREAM_NAME = upstream.MODEL_NAME
+        where
+            upstream_models.MODEL_NAME = delivered.MODEL_NAME
+            and upstream.DELIVERY_ID = delivered.DELIVERY_ID
+            and not exists (
+                select 1 from {{ source('landing', 'applied_deliveries') }} applied
+                where applied.MODEL_NAME = upstream.MODEL_NAME and applied.DELIVERY_ID = upstream.DELIVERY_ID
+            )
     )

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from snds.catalog.committed import CatalogColumn, CatalogLink, CatalogTable
+from snds.catalog.policies import APPEND
 from snds.config import PROJECT_ROOT
 from snds.formats import UNKNOWN_DATE
 
@@ -303,6 +304,11 @@ def table_checks(table: CatalogTable, rules: Rules) -> list[Check]:
     if table.primary_key:
         checks.append(Check("key_unique", columns=table.primary_key))
         checks.append(Check("key_not_null", columns=table.primary_key))
+    # A row of a table delivered by flow month belongs to the delivery of its month: without one, no increment of
+    # the base or of the event layer could apply it.
+    period = table.policy.period_column if table.policy.name == APPEND else ""
+    if period and period not in table.primary_key:
+        checks.append(Check("key_not_null", columns=(period,)))
     is_code_list = table.name in rules.code_lists
     for column in table.columns:
         checks.append(Check("not_null", column.name))
