@@ -2,8 +2,8 @@
 on-run-start: before an incremental model of the base is built, its table is dropped when what it holds was
 built from another definition (dbt's checksum of the model's file: a catalog change; for the event layer, of its
 file and every model it reads: model_definition) or under another platform key (a rotation), or by no recorded
-build (a table from before incremental staging); an event-layer model also when a table it reads is dropped. dbt then builds it in
-full, from every promoted delivery. What the dropped tables, and the absent ones, had applied is forgotten here,
+build (a table from before incremental staging); an event-layer model also when a table it reads is dropped.
+dbt then builds it in full, from every promoted delivery. What the dropped tables, and the absent ones, had applied is forgotten here,
 in one statement per 500 models, so that their first build runs no pre-hook statement. Only selected models are
 touched, and only by `dbt run` or `dbt build` (`dbt compile` renders the hook too: it must not connect, for the
 Oracle offline compile).
@@ -30,10 +30,12 @@ Oracle offline compile).
 {%- set dropped = {} -%}
 {%- set built_in_full = [] -%}
 {%- set stale = {} -%}  {#- alias: (relation, reason) -#}
+{%- set relations = {} -%}
 {%- for node in increments -%}
 {%- set relation = adapter.get_relation(database=node.database, schema=node.schema, identifier=node.alias) -%}
+{%- do relations.update({node.alias: relation}) -%}
 {%- set build = builds.get(node.alias) -%}
-{%- set keyed = node.unique_id in pseudonymised or node.fqn[1] in ('intermediate', 'marts')
+{%- set keyed = node.unique_id in pseudonymised or is_event_increment(node)
             or node.depends_on.nodes | select('in', pseudonymised) | list | length > 0 -%}
 {%- if relation is none -%}
 {%- do built_in_full.append(node.alias) -%}
@@ -49,7 +51,7 @@ Oracle offline compile).
 {%- set event_tables = event_model_tables() if stale else {} -%}
 {%- for node in increments if node.alias in event_tables and node.alias not in stale -%}
 {%- if event_tables[node.alias].tables | select('in', stale) | list -%}
-{%- set relation = adapter.get_relation(database=node.database, schema=node.schema, identifier=node.alias) -%}
+{%- set relation = relations[node.alias] -%}
 {%- do stale.update({node.alias: (relation, 'a table it reads is rebuilt in full')}) if relation is not none -%}
 {%- endif -%}
 {%- endfor -%}

@@ -102,7 +102,7 @@ delete from {{ this }} where {{ event_rows('source_period', '(' ~ event_pending(
     upstream rebuilds it in full). -#}
 {% macro model_definition(unique_id) -%}
 {%- set node = graph.nodes[unique_id] -%}
-{%- if node.fqn[1] not in ('intermediate', 'marts') -%}
+{%- if not is_event_increment(node) -%}
 {{ return(node.checksum.checksum) }}
 {%- endif -%}
 {%- set parts = [unique_id ~ '=' ~ node.checksum.checksum] -%}
