@@ -8,8 +8,9 @@ Run from the project root:  .venv/bin/python benchmarks/monthly_at_scale.py [--p
    last month). Both are kept in --work and reused by the next run.
 2. A fresh warehouse (a random platform key) receives them in order: `snds ingest`, `snds validate`,
    `snds promote` (the incremental build of what the delivery touches).
-3. Per delivery: its size, the three times, dbt's time by layer, the base before it (landing rows, database file)
-   and the peak memory of the step (the process's resident high-water mark, reset before each step).
+3. Per delivery: its size, the three times, dbt's time by layer and of the data tests, the base before it (landing
+   rows, database file) and the peak memory of the step (the process's resident high-water mark, reset before
+   each step).
 4. The build time of the last flow month over the first one's (the aim: within 2x), the run's peak memory, and a
    PNG plot of the growth curve (--plot).
 """
@@ -39,7 +40,7 @@ from snds.synth import SynthSpec, synthesize
 from snds.synth.split import SplitDelivery, deliveries_in, split_delivery
 
 T = TypeVar("T")
-STAGING_LAYER = "staging"
+STAGING_LAYER, TEST_LAYER = "staging", "test"
 
 
 @dataclass(frozen=True)
@@ -49,8 +50,9 @@ class Step:
     ingest: float
     validate: float
     build: float
-    staging: float  # dbt's execution time of the staging models and their tests, summed
+    staging: float  # dbt's execution time of the staging models, summed
     downstream: float  # of the event layer and marts
+    tests: float  # of the data tests
     base_rows_before: int
     base_bytes_before: int
     peak_mib: float
@@ -137,6 +139,7 @@ def _step(
     layers = done.seconds_by_layer
     staging = sum(seconds for layer, seconds in layers.items() if layer == STAGING_LAYER)
     downstream = sum(seconds for layer, seconds in layers.items() if layer in ("intermediate", "marts"))
+    tests = sum(seconds for layer, seconds in layers.items() if layer == TEST_LAYER)
     return Step(
         delivery.directory.name,
         _size(delivery.directory),
@@ -145,6 +148,7 @@ def _step(
         build,
         staging,
         downstream,
+        tests,
         rows,
         size,
         _peak_mib(),
@@ -154,15 +158,15 @@ def _step(
 def _header() -> str:
     return (
         f"{'delivery':<22} {'MB':>8} {'ingest s':>9} {'validate s':>10} {'build s':>8} {'staging':>8} "
-        f"{'int+marts':>9} {'base rows before':>17} {'base GB':>8} {'peak MiB':>9}"
+        f"{'int+marts':>9} {'tests':>6} {'base rows before':>17} {'base GB':>8} {'peak MiB':>9}"
     )
 
 
 def _row(step: Step) -> str:
     return (
         f"{step.delivery:<22} {step.size_bytes / 1e6:8.1f} {step.ingest:9.1f} {step.validate:10.1f} {step.build:8.1f} "
-        f"{step.staging:8.1f} {step.downstream:9.1f} {step.base_rows_before:17,} {step.base_bytes_before / 1e9:8.2f} "
-        f"{step.peak_mib:9.0f}"
+        f"{step.staging:8.1f} {step.downstream:9.1f} {step.tests:6.1f} {step.base_rows_before:17,} "
+        f"{step.base_bytes_before / 1e9:8.2f} {step.peak_mib:9.0f}"
     )
 
 

@@ -38,12 +38,13 @@ delete from {{ this }} where exists (
 )
 {%- endmacro %}
 
-{#- Post-hook: the deliveries just applied (the same pending set: the transaction has not recorded them yet).
-    `pending`: the view of what the model had to apply (pending_event_deliveries for the event layer). -#}
+{#- Post-hook: the deliveries just applied (the same pending set: the transaction has not recorded them yet), with
+    the run's start time: what the run's tests read (tested_rows.sql). `pending`: the view of what the model had to
+    apply (pending_event_deliveries for the event layer). -#}
 {% macro record_applied_deliveries(pending='pending_deliveries') -%}
 {%- set name = checked_model_name(this.identifier) -%}
 insert into {{ source('landing', 'applied_deliveries') }} (MODEL_NAME, DELIVERY_ID, APPLIED_AT)
-select distinct pending.MODEL_NAME, pending.DELIVERY_ID, current_timestamp
+select distinct pending.MODEL_NAME, pending.DELIVERY_ID, {{ run_started_literal() }}
 from {{ ref(pending) }} pending
 where pending.MODEL_NAME = '{{ name }}'
 {%- endmacro %}
@@ -68,8 +69,7 @@ where pending.MODEL_NAME = '{{ name }}'
 {%- endmacro %}
 
 {% macro merge_model_builds(nodes) -%}
-{%- set builds = api.Relation.create(database=target.database, schema='landing', identifier='model_builds') -%}
-merge into {{ builds }} builds
+merge into {{ landing_relation('model_builds') }} builds
 using (
     select built.MODEL_NAME, built.DEFINITION_SHA256, {{ active_platform_key() }} as KEY_IDS, current_timestamp as BUILT_AT
     from ({{ model_build_rows(nodes) }}) built
@@ -107,6 +107,11 @@ when not matched then insert (MODEL_NAME, DEFINITION_SHA256, KEY_IDS, BUILT_AT)
 {% macro default__from_no_table() -%}{%- endmacro %}
 
 {% macro oracle__from_no_table() %} from dual{% endmacro %}
+
+{#- A bookkeeping table of the landing schema, for a macro that cannot `source` it (a hook, a test's subquery). -#}
+{% macro landing_relation(identifier) -%}
+{{ return(api.Relation.create(database=target.database, schema='landing', identifier=identifier)) }}
+{%- endmacro %}
 
 {#- The active platform key's identifier, read from the key store (a hook cannot `ref` the keys view). -#}
 {% macro active_platform_key() -%}

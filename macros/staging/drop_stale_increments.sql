@@ -61,7 +61,7 @@ Oracle offline compile).
 {%- do built_in_full.append(alias) -%}
 {%- endfor -%}
 {#- A model built in full applies every promoted delivery: forget what its table (dropped, or gone) had applied. -#}
-{%- set applied = api.Relation.create(database=target.database, schema='landing', identifier='applied_deliveries') -%}
+{%- set applied = landing_relation('applied_deliveries') -%}
 {%- for names in built_in_full | batch(500) -%}
 {%- set literals = [] -%}
 {%- for name in names -%}

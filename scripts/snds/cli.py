@@ -283,9 +283,11 @@ def promote(delivery_ids: tuple[str, ...], database: Path | None) -> None:
     except (warehouse.WarehouseError, DbtError) as error:
         fail(str(error), EXIT_TOOL)
     console.print(
-        f"promoted {', '.join(done.deliveries)}: {len(done.tables)} tables delivered, {done.nodes} dbt nodes run "
+        f"promoted {', '.join(done.deliveries)}: {len(done.tables)} tables built, {done.nodes} dbt nodes run "
         f"in {time.monotonic() - started:.1f} s"
     )
+    if done.resumed:
+        console.print(f"also finished what an earlier build left half-applied: {', '.join(done.resumed)}")
 
 
 @main.command()

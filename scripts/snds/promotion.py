@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dbt.contracts.graph.manifest import Manifest
+from duckdb import DuckDBPyConnection
 
 from snds.catalog.committed import committed_tables
 from snds.catalog.pseudonymisation import DOMAINS, correspondence_model
@@ -33,15 +34,23 @@ class PromotionRefused(Exception):
 @dataclass(frozen=True)
 class Promotion:
     deliveries: tuple[str, ...]
-    tables: tuple[str, ...]  # the SNDS tables they delivered
+    tables: tuple[str, ...]  # the SNDS tables built: those they delivered, and those an earlier build left
+    resumed: tuple[str, ...]  # other deliveries that an earlier build left half-applied, finished by this one
     selection: tuple[str, ...]  # dbt --select arguments
     nodes: int  # nodes dbt ran (models and tests)
     seconds_by_layer: dict[str, float]  # dbt's execution time of the nodes, summed by layer (staging, marts ...)
 
 
-def delivered_tables(database: Path, delivery_ids: list[str]) -> tuple[list[str], bool]:
-    """The catalog tables the validated deliveries delivered, and whether no incremental model of the base has a
-    recorded build yet (a base never built); PromotionRefused for a delivery unknown or not validated."""
+@dataclass(frozen=True)
+class Delivered:
+    tables: list[str]  # catalog tables to build, sorted
+    resumed: list[str]  # deliveries other than those asked for that an earlier build left half-applied
+    first: bool  # a base never built: no incremental model has a recorded build, or the gate's views are missing
+
+
+def delivered_tables(database: Path, delivery_ids: list[str]) -> Delivered:
+    """The catalog tables the validated deliveries delivered, with those of the deliveries an earlier build left
+    half-applied; PromotionRefused for a delivery unknown or not validated."""
     with connect(database) as con:
         require_landing(con, database)
         problems = []
@@ -57,11 +66,38 @@ def delivered_tables(database: Path, delivery_ids: list[str]) -> tuple[list[str]
                     "select distinct TABLE_NAME from landing.delivery_files where DELIVERY_ID = ?", [delivery]
                 ).fetchall()
                 tables.update(name for (name,) in names)
-        first = not con.execute("select count(*) from landing.model_builds").fetchone()[0]
+        first = not con.execute("select count(*) from landing.model_builds").fetchone()[0] or not gate_built(con)
+        left = [] if first else half_applied(con)
     if problems:
         raise PromotionRefused("; ".join(problems))
     catalog = committed_tables()
-    return sorted(name for name in tables if name in catalog), first  # a name reaches dbt only if the catalog has it
+    tables.update(table for _, table in left)
+    resumed = sorted({delivery for delivery, _ in left} - set(delivery_ids))
+    # a name reaches dbt only if the catalog has it
+    return Delivered(sorted(name for name in tables if name in catalog), resumed, first)
+
+
+def gate_built(con: DuckDBPyConnection) -> bool:
+    """Whether the gate's views exist (a build of a few models by hand may have left them out)."""
+    found = con.execute(
+        "select count(*) from information_schema.tables where table_schema = 'landing' and table_name in (?, ?)",
+        list(GATE_MODELS),
+    ).fetchone()[0]
+    return found == len(GATE_MODELS)
+
+
+def half_applied(con: DuckDBPyConnection) -> list[tuple[str, str]]:
+    """(delivery, table) of each promoted delivery that some model of the base has applied and another reading it
+    has not yet: what a build that failed (or was stopped) left; a delivery no model has applied yet is left to
+    the promotion that asks for it. From the gate's views as the last build created them."""
+    return con.execute(
+        """
+        select pending.DELIVERY_ID, pending.MODEL_NAME from landing.pending_deliveries pending
+        where exists (select 1 from landing.applied_deliveries applied where applied.DELIVERY_ID = pending.DELIVERY_ID)
+        union
+        select pending.DELIVERY_ID, pending.TABLE_NAME from landing.pending_event_deliveries pending
+        """
+    ).fetchall()
 
 
 def selection(tables: list[str], first: bool = False) -> list[str]:
@@ -80,8 +116,8 @@ def promote(
 ) -> Promotion:
     """Build the models the deliveries touch (dbt build: models and their tests); DbtError if dbt fails. `manifest`:
     the project already parsed; `extra`: more dbt options (`--full-refresh`)."""
-    tables, first = delivered_tables(database, delivery_ids)
-    selected = selection(tables, first=first)
+    delivered = delivered_tables(database, delivery_ids)
+    selected = selection(delivered.tables, first=delivered.first)
     with dbt_database(database):
         arguments = ("build", *BUILD_OPTIONS, "--select", *selected, "--exclude", PROJECTS_PATH, *extra)
         run: DbtRun = run_dbt(*arguments, target_path=target_path, manifest=manifest)
@@ -91,4 +127,6 @@ def promote(
         fqn = getattr(result.node, "fqn", None) or ["", "other"]
         layer = fqn[1] if result.node.resource_type == "model" and len(fqn) > 2 else str(result.node.resource_type)
         layers[layer] = layers.get(layer, 0.0) + float(result.execution_time or 0.0)
-    return Promotion(tuple(delivery_ids), tuple(tables), tuple(selected), len(results), layers)
+    return Promotion(
+        tuple(delivery_ids), tuple(delivered.tables), tuple(delivered.resumed), tuple(selected), len(results), layers
+    )

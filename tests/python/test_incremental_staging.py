@@ -22,17 +22,19 @@ from snds import config
 from snds.catalog.committed import CatalogTable, load_tables
 from snds.conformity.checks import project_rules
 from snds.conformity.validate import validate_delivery
-from snds.dbt import dbt_database, run_dbt
+from snds.dbt import DbtError, dbt_database, run_dbt
 from snds.ingest import DeliveryRefused, ingest_delivery
 from snds.ingest.verify import write_manifest
 from snds.keys import store
 from snds.landing import init_landing
-from snds.promotion import PromotionRefused, promote
+from snds.promotion import Promotion, PromotionRefused, delivered_tables, promote
 from snds.synth import SynthSpec, synthesize
 from snds.synth.split import SplitDelivery, split_delivery
 
 APPEND_TABLE, YEAR_TABLE, SNAPSHOT_TABLE = "ER_PRS_F", "T_MCO19B", "IR_BEN_R"
 EVENT_LAYER = ("int_claim_lines_flagged", "events")  # its incremental models
+# what a build of a delivery's staging tables alone reads: the gate's views and the correspondences
+STAGING_PARENTS = "+pending_deliveries +pending_event_deliveries +person_pseudonyms +professional_pseudonyms"
 
 
 @pytest.fixture(scope="module")
@@ -66,14 +68,18 @@ class Base:
     def ingest(self, delivery: Path) -> None:
         ingest_delivery(delivery, self.database, self.tables)
 
-    def receive(self, *deliveries: Path) -> None:
+    def validate(self, delivery: Path) -> None:
+        """Ingest and validate the delivery, without promoting it."""
+        self.ingest(delivery)
+        report = validate_delivery(
+            self.database, delivery.name, project_rules(self.tables), self.target, manifest=self.manifest
+        )
+        assert report["status"] == "validated", delivery.name
+
+    def receive(self, *deliveries: Path) -> Promotion:
         for delivery in deliveries:
-            self.ingest(delivery)
-            report = validate_delivery(
-                self.database, delivery.name, project_rules(self.tables), self.target, manifest=self.manifest
-            )
-            assert report["status"] == "validated", delivery.name
-        promote(self.database, [d.name for d in deliveries], self.target, self.manifest)
+            self.validate(delivery)
+        return promote(self.database, [d.name for d in deliveries], self.target, self.manifest)
 
     def query(self, sql: str, database: Path | None = None) -> list[tuple]:
         with duckdb.connect(str(database or self.database)) as con:  # dbt in this process holds it read-write
@@ -251,16 +257,16 @@ def _applied(base: Base, model: str) -> set[str]:
 
 def test_events_wait_for_the_claim_lines_they_read(base: Base, deliveries: dict[str, Path]) -> None:
     july = deliveries["M201907"]
-    base.ingest(july)
-    report = validate_delivery(
-        base.database, july.name, project_rules(base.tables), base.target, manifest=base.manifest
-    )
-    assert report["status"] == "validated"
+    base.validate(july)
     # the month's staging tables and `events`, without int_claim_lines_flagged between them
-    staged = "+pending_deliveries +pending_event_deliveries +person_pseudonyms +professional_pseudonyms"
     with dbt_database(base.database):
         run_dbt(
-            "build", "--select", staged, "ER_PRS_F ER_PHA_F events", target_path=base.target, manifest=base.manifest
+            "build",
+            "--select",
+            STAGING_PARENTS,
+            "ER_PRS_F ER_PHA_F events",
+            target_path=base.target,
+            manifest=base.manifest,
         )
     assert july.name in _applied(base, "ER_PHA_F") and july.name not in _applied(base, "events")
     promote(base.database, [july.name], base.target, base.manifest)
@@ -275,3 +281,49 @@ def test_a_table_rebuilt_in_full_rebuilds_the_event_layer_reading_it(base: Base,
     base.receive(deliveries["M201908"])
     assert _sentinels(base) == {"events": False, "int_claim_lines_flagged": False}
     assert base.count("marts.events where source_period = date '2019-08-01'") > 0
+
+
+def test_a_promotion_finishes_what_a_stopped_build_left(base: Base, deliveries: dict[str, Path]) -> None:
+    year = deliveries["Y2020"]
+    base.validate(year)
+    year_tables = delivered_tables(base.database, [year.name]).tables
+    # as a build stopped after the year's staging tables: the stays and events never read them
+    with dbt_database(base.database):
+        run_dbt("build", "--select", STAGING_PARENTS, *year_tables, target_path=base.target, manifest=base.manifest)
+    assert year.name in _applied(base, "T_MCO20B") and year.name not in _applied(base, "events")
+    done = base.receive(deliveries["M201909"])
+    assert done.resumed == (year.name,) and set(year_tables) <= set(done.tables)
+    assert year.name in _applied(base, "events")
+    # the stays were rebuilt before events applied the year: its stays are events
+    stays = "marts.events where source_table = 'T_MCO20B' and domain = 'stay'"
+    assert base.count(stays) > 0
+
+
+PLANTED = "PRS_ACT_QTE = -999"  # marks a planted duplicate (not a key column)
+
+
+def test_a_monthly_promotion_tests_its_own_months(base: Base, deliveries: dict[str, Path]) -> None:
+    with duckdb.connect(str(base.database)) as con:  # a duplicate key in a month applied earlier
+        con.execute(
+            f"insert into snds.{APPEND_TABLE} select * replace (-999 as PRS_ACT_QTE) from snds.{APPEND_TABLE} "
+            "where FLX_DIS_DTD = date '2019-02-01' limit 1"
+        )
+    base.receive(deliveries["M201910"])  # its tests read October only
+    with pytest.raises(DbtError, match=f"primary_key_{APPEND_TABLE}"), dbt_database(base.database):
+        run_dbt("test", "--select", APPEND_TABLE, target_path=base.target, manifest=base.manifest)  # every row
+    november = deliveries["M201911"]
+    base.validate(november)
+    keys = ", ".join(base.tables[APPEND_TABLE].primary_key)
+    with duckdb.connect(str(base.database)) as con:  # a duplicate of a key November brings
+        con.execute(f"delete from snds.{APPEND_TABLE} where {PLANTED}")
+        con.execute(
+            f"insert into snds.{APPEND_TABLE} by name select {keys}, -999 as PRS_ACT_QTE "
+            f"from landing.{APPEND_TABLE} where DELIVERY_ID = ? limit 1",
+            [november.name],
+        )
+    with pytest.raises(DbtError, match=f"primary_key_{APPEND_TABLE}"):
+        promote(base.database, [november.name], base.target, base.manifest)
+    with duckdb.connect(str(base.database)) as con:
+        con.execute(f"delete from snds.{APPEND_TABLE} where {PLANTED}")
+    promote(base.database, [november.name], base.target, base.manifest)  # the retry finishes it
+    assert november.name in _applied(base, "events")
