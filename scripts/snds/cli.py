@@ -283,7 +283,7 @@ def promote(delivery_ids: tuple[str, ...], database: Path | None) -> None:
     except (warehouse.WarehouseError, DbtError) as error:
         fail(str(error), EXIT_TOOL)
     console.print(
-        f"promoted {', '.join(done.deliveries)}: {len(done.tables)} tables built, {done.nodes} dbt nodes run "
+        f"promoted {', '.join(done.deliveries)}: {len(done.tables)} tables built, {len(done.nodes)} dbt nodes run "
         f"in {time.monotonic() - started:.1f} s"
     )
     if done.resumed:

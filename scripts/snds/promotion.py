@@ -2,11 +2,15 @@
 
 The dbt selection is made from the deliveries' tables: the staging model of each table they delivered and its
 descendants (event layer, marts), the pseudonym correspondences, and what those read (the promotion gate's views,
-the catalog seed, the keys view). Into a base that was never built (no incremental model has a recorded build),
+the catalog seed, the keys view), with the tables of any delivery an earlier build left half-applied (a model that
+failed, and those after it): an event-layer model never applies a delivery from intermediate tables that have not.
+Into a base that was never built (no incremental model has a recorded build),
 the descendants' other parents are built too (dbt's `@` selection), so that the event layer finds every table.
 The incremental models apply only what they have not applied yet
 (macros/staging/delivery_increments.sql), so a monthly delivery costs in proportion to its own size. Research
-projects are not rebuilt: each is built on request (`snds project build`), under its authorisation.
+projects are not rebuilt: each is built on request (`snds project build`), under its authorisation. Into a built
+base, the tests of the views over every event (persons, cleaning_rules) are left to `dbt build`: they read the whole
+layer, and no delivery is applied to those views.
 """
 
 from __future__ import annotations
@@ -25,6 +29,10 @@ from snds.warehouse import connect, require_landing
 # With `+`: the gate's views (what staging and the event layer have still to apply) and the catalog seed they read.
 GATE_MODELS = ("pending_deliveries", "pending_event_deliveries")
 PROJECTS_PATH = "path:models/projects"
+# The tests of the views over every event (persons, cleaning_rules), which read the whole event layer: no delivery
+# is applied to those views (re-created, they read the new rows). A promotion into a built base leaves their tests
+# to `dbt build` (a deployment, CI, the demo).
+WHOLE_LAYER_TESTS = "tag:whole_event_layer"
 
 
 class PromotionRefused(Exception):
@@ -37,7 +45,7 @@ class Promotion:
     tables: tuple[str, ...]  # the SNDS tables built: those they delivered, and those an earlier build left
     resumed: tuple[str, ...]  # other deliveries that an earlier build left half-applied, finished by this one
     selection: tuple[str, ...]  # dbt --select arguments
-    nodes: int  # nodes dbt ran (models and tests)
+    nodes: tuple[str, ...]  # the names of the nodes dbt ran (models, tests ...)
     seconds_by_layer: dict[str, float]  # dbt's execution time of the nodes, summed by layer (staging, marts ...)
 
 
@@ -107,6 +115,11 @@ def selection(tables: list[str], first: bool = False) -> list[str]:
     return [*(f"+{model}" for model in GATE_MODELS), *correspondences, *touched]
 
 
+def exclusion(first: bool = False) -> list[str]:
+    """dbt --exclude arguments: the research projects; into a built base, the tests over the whole event layer."""
+    return [PROJECTS_PATH] if first else [PROJECTS_PATH, WHOLE_LAYER_TESTS]
+
+
 def promote(
     database: Path,
     delivery_ids: list[str],
@@ -119,7 +132,8 @@ def promote(
     delivered = delivered_tables(database, delivery_ids)
     selected = selection(delivered.tables, first=delivered.first)
     with dbt_database(database):
-        arguments = ("build", *BUILD_OPTIONS, "--select", *selected, "--exclude", PROJECTS_PATH, *extra)
+        excluded = exclusion(first=delivered.first)
+        arguments = ("build", *BUILD_OPTIONS, "--select", *selected, "--exclude", *excluded, *extra)
         run: DbtRun = run_dbt(*arguments, target_path=target_path, manifest=manifest)
     results = getattr(run.result.result, "results", None) or []
     layers: dict[str, float] = {}
@@ -128,5 +142,10 @@ def promote(
         layer = fqn[1] if result.node.resource_type == "model" and len(fqn) > 2 else str(result.node.resource_type)
         layers[layer] = layers.get(layer, 0.0) + float(result.execution_time or 0.0)
     return Promotion(
-        tuple(delivery_ids), tuple(delivered.tables), tuple(delivered.resumed), tuple(selected), len(results), layers
+        tuple(delivery_ids),
+        tuple(delivered.tables),
+        tuple(delivered.resumed),
+        tuple(selected),
+        tuple(result.node.name for result in results),
+        layers,
     )

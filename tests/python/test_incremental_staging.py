@@ -221,8 +221,12 @@ def _sentinels(base: Base, plant: bool = False) -> dict[str, bool]:
 def test_a_flow_month_adds_its_events_and_leaves_the_others(base: Base, deliveries: dict[str, Path]) -> None:
     _sentinels(base, plant=True)
     months_before = base.count("marts.events where source_period is not null")
-    base.receive(deliveries["M201906"])
+    done = base.receive(deliveries["M201906"])
     assert all(_sentinels(base).values()), "a monthly delivery rebuilt the event layer"
+    # the tests of the views over every event (they read every event) are left to `dbt build`
+    whole_layer = {n.name for n in base.manifest.nodes.values() if "whole_event_layer" in n.tags}
+    assert len(whole_layer) == 7 and {"events", "persons", "cleaning_rules"} <= set(done.nodes)
+    assert not whole_layer & set(done.nodes)
     june = base.count("marts.events where source_period = date '2019-06-01'")
     assert june > 0 and base.count("marts.events where source_period is not null") == months_before + june
     by_month = base.query(
