@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 import duckdb
+from dbt.contracts.graph.manifest import Manifest
 
 from snds import config
 from snds.catalog.committed import CatalogTable, load_tables
@@ -83,11 +84,17 @@ def _best(con: duckdb.DuckDBPyConnection, plain: list[str], ours: list[str], rep
     return min(t[0] for t in timings), min(t[1] for t in timings)
 
 
-def _receive(database: Path, target: Path, tables: dict[str, CatalogTable], deliveries: list[SplitDelivery]) -> None:
+def _receive(
+    database: Path,
+    target: Path,
+    tables: dict[str, CatalogTable],
+    deliveries: list[SplitDelivery],
+    manifest: Manifest,
+) -> None:
     rules = project_rules(tables)
     for delivery in deliveries:
         ingest_delivery(delivery.directory, database, tables)
-        report = validate_delivery(database, delivery.directory.name, rules, target)  # dbt's parse state shared
+        report = validate_delivery(database, delivery.directory.name, rules, target, manifest=manifest)
         if report["status"] != "validated":
             raise SystemExit(f"{delivery.directory.name} was not promoted: {report['status']}")
 
@@ -116,14 +123,16 @@ def main() -> None:
         }
         flow_months = sorted(name for name in deliveries if name.startswith("M"))
         months, next_month = flow_months[: args.months], flow_months[args.months]
-        os.environ["SNDS_DUCKDB_PATH"] = str(database)  # before any dbt parse: one parse state for every step
+        os.environ["SNDS_DUCKDB_PATH"] = str(database)
+        quiet = ("--quiet", "--log-level", "none")
+        manifest = run_dbt("parse", *quiet, target_path=target).result.result  # once: every dbt step below reuses it
         init_landing(database, tables)
         with duckdb.connect(str(database)) as con:
             store.init_platform(con, secrets.token_bytes(32))
-        _receive(database, target, tables, [deliveries[n] for n in ("REF", *months, "Y2019")])
-        quiet = ("--quiet", "--log-level", "none")
-        run_dbt("build", *quiet, "--select", GATE, target_path=target)
-        run_dbt("compile", *quiet, "--select", " ".join((*CORRESPONDENCES, *STAGING)), target_path=target)
+        _receive(database, target, tables, [deliveries[n] for n in ("REF", *months, "Y2019")], manifest)
+        run_dbt("build", *quiet, "--select", GATE, target_path=target, manifest=manifest)
+        selected = " ".join((*CORRESPONDENCES, *STAGING))
+        run_dbt("compile", *quiet, "--select", selected, target_path=target, manifest=manifest)
         with duckdb.connect(str(database)) as con:
             con.execute("create schema if not exists plain")
             con.execute("create schema if not exists snds")
@@ -137,8 +146,8 @@ def main() -> None:
                 con.execute(f"drop table if exists {'keys' if name in CORRESPONDENCES else 'snds'}.{name}")
         _report("full build", rows, persons, *full)
         # The base as `snds promote` leaves it, for the measured tables: dbt builds them (and what they read).
-        run_dbt("build", *quiet, "--select", GATE, *CORRESPONDENCES, *STAGING, target_path=target)
-        _receive(database, target, tables, [deliveries[next_month]])
+        run_dbt("build", *quiet, "--select", GATE, *CORRESPONDENCES, *STAGING, target_path=target, manifest=manifest)
+        _receive(database, target, tables, [deliveries[next_month]], manifest)
         with duckdb.connect(str(database)) as con:
             rows = _pending_rows(con)
             persons = con.execute("select count(*) from keys.person_pseudonyms").fetchone()[0]
