@@ -331,3 +331,26 @@ def test_a_monthly_promotion_tests_its_own_months(base: Base, deliveries: dict[s
         con.execute(f"delete from snds.{APPEND_TABLE} where {PLANTED}")
     promote(base.database, [november.name], base.target, base.manifest)  # the retry finishes it
     assert november.name in _applied(base, "events")
+
+
+def test_a_correspondence_hashes_only_the_identifiers_it_does_not_hold(base: Base, deliveries: dict[str, Path]) -> None:
+    december = deliveries["M201912"]
+    base.validate(december)
+    held = (
+        f"select min(landed.BEN_NIR_PSA) from landing.{APPEND_TABLE} landed inner join keys.person_pseudonyms known "
+        "on known.delivered_identifier = landed.BEN_NIR_PSA where landed.DELIVERY_ID = ?"
+    )
+    mark = "update keys.person_pseudonyms set key_id = ? where delivered_identifier = ?"
+    with duckdb.connect(str(base.database)) as con:  # a mark on the row of a person December brings again
+        ((identifier,),) = con.execute(held, [december.name]).fetchall()
+        ((key_id,),) = con.execute(
+            "select key_id from keys.person_pseudonyms where delivered_identifier = ?", [identifier]
+        ).fetchall()
+        con.execute(mark, ["SENTINEL", identifier])
+    promote(base.database, [december.name], base.target, base.manifest)
+    with duckdb.connect(str(base.database)) as con:
+        marked = con.execute(
+            "select key_id from keys.person_pseudonyms where delivered_identifier = ?", [identifier]
+        ).fetchall()
+        con.execute(mark, [key_id, identifier])
+    assert marked == [("SENTINEL",)]  # neither hashed again nor replaced

@@ -85,7 +85,7 @@ def _correspondence_sql(catalog: Catalog, conventions: Conventions, domain: str)
         f"-- {HEADER}\n"
         f"-- Every {domain} identifier of the promoted deliveries, once, with its platform pseudonym under the active\n"
         "-- platform key (joined at run time from the keys schema: no key in the SQL). Incremental: the identifiers\n"
-        "-- of the deliveries not applied yet are merged in by identifier (delete+insert on delivered_identifier).\n"
+        "-- of the deliveries not applied yet that it does not hold are hashed and added (new_identifiers_only).\n"
         + f"with pending as (\n    {pending_query(correspondence_model(domain))}\n),\n\n"
         f"delivered as (\n{sources}\n),\n\n"
         f"{_key_cte('active_key', domain, 'active')},\n\n"
@@ -97,6 +97,7 @@ def _correspondence_sql(catalog: Catalog, conventions: Conventions, domain: str)
         "    from delivered\n"
         "    cross join active_key\n"
         "    where delivered.delivered_identifier is not null\n"
+        "        {{ new_identifiers_only('delivered.delivered_identifier') }}\n"
         ")\n\n"
         "select * from final\n"
     )
