@@ -22,12 +22,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from dbt.contracts.graph.manifest import Manifest
+
     from snds.conformity.checks import Rules
 
 GIB = 1 << 30
 
 
-def _compiled_queries(database: Path, delivery_id: str, rules: Rules, target: Path) -> dict[str, str]:
+def _compiled_queries(
+    database: Path, delivery_id: str, rules: Rules, target: Path, manifest: Manifest
+) -> dict[str, str]:
     import duckdb
 
     from snds.conformity.checks import month_column
@@ -38,7 +42,7 @@ def _compiled_queries(database: Path, delivery_id: str, rules: Rules, target: Pa
         names = delivered_tables(con, delivery_id)
         checks, _ = plan(con, rules, delivery_id, names)
     months = {name: month_column(rules.tables[name], rules) for name in names}
-    return compile_queries(InlineCompiler(target, database), delivery_id, checks, months)
+    return compile_queries(InlineCompiler(target, database, manifest=manifest), delivery_id, checks, months)
 
 
 def _child(delivery: Path, scratch: Path) -> dict:
@@ -48,7 +52,7 @@ def _child(delivery: Path, scratch: Path) -> dict:
     from snds.catalog.committed import load_tables
     from snds.conformity.checks import project_rules
     from snds.conformity.validate import validate_delivery
-    from snds.dbt import dbt_database
+    from snds.dbt import dbt_database, run_dbt
     from snds.ingest import ingest_delivery
     from snds.landing import init_landing
     from snds.reference_delivery import build_reference_delivery
@@ -60,7 +64,10 @@ def _child(delivery: Path, scratch: Path) -> dict:
         codes = build_reference_delivery(config.reference_dir(), scratch / "REFERENCE", tables)
         ingest_delivery(codes.directory, database, tables)
         rules = project_rules(tables)
-        validate_delivery(database, codes.directory.name, rules, scratch / "target")  # code lists become usable
+        # dbt's parse, once for the untimed steps; it leaves the partial parse warm for the timed validation
+        manifest = run_dbt("parse", "--quiet", target_path=scratch / "target").result.result
+        # code lists become usable
+        validate_delivery(database, codes.directory.name, rules, scratch / "target", manifest=manifest)
         started = time.perf_counter()
         ingested = ingest_delivery(delivery, database, tables)
         ingest_seconds = time.perf_counter() - started
@@ -68,7 +75,7 @@ def _child(delivery: Path, scratch: Path) -> dict:
         report = validate_delivery(database, delivery.name, rules, scratch / "target")
         validate_seconds = time.perf_counter() - started
         # Baseline: the same compiled queries, run by DuckDB alone (no dbt, no thresholds, no report).
-        queries = _compiled_queries(database, delivery.name, rules, scratch / "target")
+        queries = _compiled_queries(database, delivery.name, rules, scratch / "target", manifest)
         started = time.perf_counter()
         with duckdb.connect(str(database)) as con:
             for sql in queries.values():
