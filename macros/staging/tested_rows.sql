@@ -6,14 +6,15 @@
     Every row is tested when the model applied in the run anything else (a replaced table, a referential: the model
     was rebuilt), when it was rebuilt in full (it re-applied every delivery), and when the run applied nothing to it
     (`dbt test`, a build with nothing new). The run's deliveries are those recorded with its start time
-    (record_applied_deliveries).
+    (record_applied_deliveries). Only `snds promote` asks for it (environment SNDS_TESTED_ROWS=applied), and not
+    after a build that stopped half-way (snds/promotion.py): a `dbt build` by hand tests every row.
 #}
 
 {#- dbt's generic tests read their model through get_where_subquery: its `where` config, and the rows above. -#}
 {% macro default__get_where_subquery(relation) -%}
 {%- set conditions = [] -%}
 {%- if config.get('where') -%}
-{%- do conditions.append(config.get('where')) -%}
+{%- do conditions.append('(' ~ config.get('where') ~ ')') -%}
 {%- endif -%}
 {%- set applied = applied_rows(relation) -%}
 {%- if applied -%}
@@ -31,7 +32,7 @@
 {%- set node = tested_model(relation) -%}
 {%- set period = (node.config.get('meta') or {}).get('period_column') or node.meta.get('period_column')
     if node is not none else none -%}
-{%- if not execute or not period -%}
+{%- if not execute or not period or env_var('SNDS_TESTED_ROWS', 'every') != 'applied' -%}
 {{ return('') }}
 {%- endif -%}
 {%- set name = checked_model_name(node.alias) -%}

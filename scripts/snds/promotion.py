@@ -23,7 +23,7 @@ from duckdb import DuckDBPyConnection
 
 from snds.catalog.committed import committed_tables
 from snds.catalog.pseudonymisation import DOMAINS, correspondence_model
-from snds.dbt import BUILD_OPTIONS, DbtRun, dbt_database, run_dbt
+from snds.dbt import BUILD_OPTIONS, DbtRun, dbt_database, dbt_environment, run_dbt
 from snds.warehouse import connect, require_landing
 
 # With `+`: the gate's views (what staging and the event layer have still to apply) and the catalog seed they read.
@@ -33,6 +33,9 @@ PROJECTS_PATH = "path:models/projects"
 # is applied to those views (re-created, they read the new rows). A promotion into a built base leaves their tests
 # to `dbt build` (a deployment, CI, the demo).
 WHOLE_LAYER_TESTS = "tag:whole_event_layer"
+# What the data tests of a model with flow months read (macros/staging/tested_rows.sql): the months the run applied,
+# or every row (the default, for a `dbt build` by hand).
+TESTED_ROWS_VARIABLE, TESTED_ROWS_APPLIED, TESTED_ROWS_EVERY = "SNDS_TESTED_ROWS", "applied", "every"
 
 
 class PromotionRefused(Exception):
@@ -54,6 +57,7 @@ class Delivered:
     tables: list[str]  # catalog tables to build, sorted
     resumed: list[str]  # deliveries other than those asked for that an earlier build left half-applied
     first: bool  # a base never built: no incremental model has a recorded build, or the gate's views are missing
+    clean: bool  # no delivery was left half-applied: the months an earlier build applied were tested then
 
 
 def delivered_tables(database: Path, delivery_ids: list[str]) -> Delivered:
@@ -82,7 +86,7 @@ def delivered_tables(database: Path, delivery_ids: list[str]) -> Delivered:
     tables.update(table for _, table in left)
     resumed = sorted({delivery for delivery, _ in left} - set(delivery_ids))
     # a name reaches dbt only if the catalog has it
-    return Delivered(sorted(name for name in tables if name in catalog), resumed, first)
+    return Delivered(sorted(name for name in tables if name in catalog), resumed, first, not left)
 
 
 def gate_built(con: DuckDBPyConnection) -> bool:
@@ -98,13 +102,18 @@ def half_applied(con: DuckDBPyConnection) -> list[tuple[str, str]]:
     """(delivery, table) of each promoted delivery that some model of the base has applied and another reading it
     has not yet: what a build that failed (or was stopped) left; a delivery no model has applied yet is left to
     the promotion that asks for it. From the gate's views as the last build created them."""
+    correspondences = [correspondence_model(domain) for domain in DOMAINS]  # they apply every validated delivery
     return con.execute(
         """
         select pending.DELIVERY_ID, pending.MODEL_NAME from landing.pending_deliveries pending
-        where exists (select 1 from landing.applied_deliveries applied where applied.DELIVERY_ID = pending.DELIVERY_ID)
+        where exists (
+            select 1 from landing.applied_deliveries applied
+            where applied.DELIVERY_ID = pending.DELIVERY_ID and applied.MODEL_NAME not in (?, ?)
+        )
         union
         select pending.DELIVERY_ID, pending.TABLE_NAME from landing.pending_event_deliveries pending
-        """
+        """,
+        correspondences,
     ).fetchall()
 
 
@@ -131,7 +140,9 @@ def promote(
     the project already parsed; `extra`: more dbt options (`--full-refresh`)."""
     delivered = delivered_tables(database, delivery_ids)
     selected = selection(delivered.tables, first=delivered.first)
-    with dbt_database(database):
+    # a build after one that stopped half-way tests every row: what it applied may not have been tested
+    tested = TESTED_ROWS_APPLIED if delivered.clean and not delivered.first else TESTED_ROWS_EVERY
+    with dbt_database(database), dbt_environment(TESTED_ROWS_VARIABLE, tested):
         excluded = exclusion(first=delivered.first)
         arguments = ("build", *BUILD_OPTIONS, "--select", *selected, "--exclude", *excluded, *extra)
         run: DbtRun = run_dbt(*arguments, target_path=target_path, manifest=manifest)

@@ -354,3 +354,15 @@ def test_a_correspondence_hashes_only_the_identifiers_it_does_not_hold(base: Bas
         ).fetchall()
         con.execute(mark, [key_id, identifier])
     assert marked == [("SENTINEL",)]  # neither hashed again nor replaced
+
+
+def test_a_validated_delivery_waits_for_the_promotion_that_asks_for_it(
+    base: Base, deliveries: dict[str, Path], tmp_path: Path
+) -> None:
+    later = _redelivered(deliveries["REF"], tmp_path / "S_REF_LATER", "2021-06-01", keep=25)
+    base.validate(later)  # validated, not promoted
+    january = deliveries["M202001"]
+    done = base.receive(january)  # the correspondences apply every validated delivery, the later snapshot too
+    assert SNAPSHOT_TABLE not in done.tables and later.name in _applied(base, "person_pseudonyms")
+    # that alone does not make it half-applied: the next promotion does not take it up
+    assert delivered_tables(base.database, [january.name]).resumed == []

@@ -313,8 +313,9 @@ def _model_entry(table: PhysicalTable) -> dict:
         "description": f'{what}. Structure {table.structure_id}.\n\n{{{{ doc("{table_doc_name(template)}") }}}}',
         "meta": {"snds": {"template": template, "year": table.year, "structure": table.structure_id}},
     }
-    if table.policy.name == APPEND:
-        # the month a delivery adds: what a build's tests read of the table (macros/staging/tested_rows.sql)
+    if table.policy.name == APPEND and table.policy.period_column in table.primary_key:
+        # the month a delivery adds: a promotion's tests read the months it applied (macros/staging/tested_rows.sql),
+        # only where the month is part of the key (NS_PRS_F's CLE_DCI_JNT alone must be unique across months)
         entry["meta"]["period_column"] = table.policy.period_column
     if table.primary_key:
         test: dict = {"arguments": {"columns": list(table.primary_key)}}
