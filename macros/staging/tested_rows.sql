@@ -1,6 +1,7 @@
 {#
     What a build's data tests read of an incremental model whose rows carry their flow month (`meta.period_column`:
-    the DCIR flow tables' FLX_DIS_DTD, the event layer's source_period): the rows of the months the run applied,
+    FLX_DIS_DTD of a flow table whose primary key holds it, ER_PRS_F; the event layer's source_period): the rows
+    of the months the run applied,
     when it applied only flow months. A monthly delivery then tests its own month (a primary key holds the month:
     months applied earlier were tested when they were applied), and its tests cost its size, not the base's.
     Every row is tested when the model applied in the run anything else (a replaced table, a referential: the model
