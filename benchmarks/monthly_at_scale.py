@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import duckdb
+from peak_memory import peak_mib, reset_peak
 
 from snds import config
 from snds.catalog.committed import load_tables
@@ -58,21 +59,6 @@ class Step:
     base_rows_before: int
     base_bytes_before: int
     peak_mib: float
-
-
-def _reset_peak() -> None:
-    """Reset the process's resident high-water mark (Linux: /proc/self/clear_refs), so that each step has its own."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
-
-
-def _peak_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def _timed(action: Callable[[], T]) -> tuple[T, float]:
@@ -129,7 +115,7 @@ def receive(work: Path, deliveries: list[SplitDelivery], warm: bool = False) -> 
         with duckdb.connect(str(database)) as con:
             rows_before = con.execute("select coalesce(sum(LOADED_COUNT), 0) from landing.deliveries").fetchone()[0]
         bytes_before = database.stat().st_size
-        _reset_peak()
+        reset_peak()
         _, ingest = _timed(lambda d=delivery: ingest_delivery(d.directory, database, tables))
         report, validate = _timed(lambda n=name: validate_delivery(database, n, rules, target, manifest=manifest))
         if report["status"] != "validated":
@@ -158,7 +144,7 @@ def _step(
         tests,
         rows,
         size,
-        _peak_mib(),
+        peak_mib(),
     )
 
 

@@ -12,7 +12,7 @@
     - every table of the project's schema has an enforced contract, so that its columns are known here, and
       none of them is a platform or CNAM pseudonym (direct identifiers of the catalog, or `person_id`);
     - an extract (`meta.snds_extract`: the SNDS table it copies) holds only columns of its table that the
-      perimeter lists, plus the project's pseudonyms (`NUM_ENQ` ...);
+      perimeter lists, plus the project's pseudonyms (`NUM_ENQ` ...) and, for a linked cohort, its subject number;
     - in an extract, every potential identifier of a kind other than the perimeter's `identifier_kind` carries
       the generic test `generalised` (macros/access/test_generalised.sql) for its own table, failing on error
       over every row (a hand-written extract that forgets `generalise` fails), and `identifier_kind` is one
@@ -144,7 +144,7 @@
 {%- endif -%}
 {%- for column in node.columns.keys() -%}
 {%- set name = column | upper -%}
-{%- if name in pseudonyms -%}
+{%- if name in pseudonyms or name == project.get('subject') -%}
 {%- elif name == 'PERSON_ID' or name in direct_anywhere -%}
 {%- do problems.append(where ~ ": column " ~ name ~ " is a platform or CNAM pseudonym; use the project's NUM_ENQ") -%}
 {%- elif extract and name not in allowed -%}

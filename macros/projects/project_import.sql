@@ -3,7 +3,8 @@
     `project_<id>.import_<name>`, for the models of that project's folder only. The project is the calling model's
     folder (models/projects/<folder>/), so a model reads its own project's imports and never another's; from anywhere
     else the call is refused here, and the build's guard (`project_guard`) refuses such a model before anything runs.
-    At run time an import that does not exist is a clear error.
+    At run time an import that does not exist is a clear error; the Oracle offline compile (target oracle_offline,
+    no server) names the relation without looking it up.
 #}
 {% macro project_import(name) -%}
 {%- if not modules.re.fullmatch('[A-Za-z0-9][A-Za-z0-9_]{0,47}', name | string) -%}
@@ -26,7 +27,7 @@
 {%- endif -%}
 {%- set project_id, schema = folders[fqn[2]] -%}
 {%- set identifier = 'import_' ~ name | lower -%}
-{%- if execute -%}
+{%- if execute and target.name != 'oracle_offline' -%}
 {%- set found = adapter.get_relation(database=target.database, schema=schema, identifier=identifier) -%}
 {%- if found is none -%}
 {{ exceptions.raise_compiler_error(

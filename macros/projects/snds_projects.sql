@@ -2,12 +2,186 @@
 {# Each research project's folder, schema, authorisation and perimeter, read by project_guard. #}
 {% macro snds_projects() %}
 {{ return(fromjson('{
+    "P_LINK_CASCADE": {
+        "expires": "2029-05-31",
+        "folder": "p_link_cascade",
+        "identifier_kind": null,
+        "reference": "CNIL DR-2026-0790",
+        "schema": "project_p_link_cascade",
+        "subject": "NS",
+        "tables": {
+            "IR_BEN_R": {
+                "columns": [
+                    "BEN_NIR_PSA",
+                    "BEN_NAI_ANN",
+                    "BEN_NAI_MOI",
+                    "BEN_SEX_COD",
+                    "BEN_RES_DPT",
+                    "BEN_RES_COM"
+                ]
+            },
+            "T_MCO19B": {
+                "columns": [
+                    "DGN_PAL",
+                    "ENT_MOD",
+                    "ETA_NUM",
+                    "GRG_GHM",
+                    "RSA_NUM",
+                    "SEJ_NBJ",
+                    "SOR_MOD"
+                ]
+            },
+            "T_MCO19C": {
+                "columns": [
+                    "ETA_NUM",
+                    "EXE_SOI_DTD",
+                    "EXE_SOI_DTF",
+                    "NIR_ANO_17",
+                    "RSA_NUM"
+                ]
+            },
+            "T_MCO20B": {
+                "columns": [
+                    "DGN_PAL",
+                    "ENT_MOD",
+                    "ETA_NUM",
+                    "GRG_GHM",
+                    "RSA_NUM",
+                    "SEJ_NBJ",
+                    "SOR_MOD"
+                ]
+            },
+            "T_MCO20C": {
+                "columns": [
+                    "ETA_NUM",
+                    "EXE_SOI_DTD",
+                    "EXE_SOI_DTF",
+                    "NIR_ANO_17",
+                    "RSA_NUM"
+                ]
+            }
+        }
+    },
+    "P_LINK_DIRECT": {
+        "expires": "2029-05-31",
+        "folder": "p_link_direct",
+        "identifier_kind": null,
+        "reference": "CNIL DR-2026-0789",
+        "schema": "project_p_link_direct",
+        "subject": "NS",
+        "tables": {
+            "IR_BEN_R": {
+                "columns": [
+                    "BEN_NIR_PSA",
+                    "BEN_NAI_ANN",
+                    "BEN_SEX_COD"
+                ]
+            },
+            "T_MCO19B": {
+                "columns": [
+                    "DGN_PAL",
+                    "ENT_MOD",
+                    "ETA_NUM",
+                    "GRG_GHM",
+                    "RSA_NUM",
+                    "SEJ_NBJ",
+                    "SOR_MOD"
+                ]
+            },
+            "T_MCO19C": {
+                "columns": [
+                    "ETA_NUM",
+                    "NIR_ANO_17",
+                    "RSA_NUM"
+                ]
+            },
+            "T_MCO20B": {
+                "columns": [
+                    "DGN_PAL",
+                    "ENT_MOD",
+                    "ETA_NUM",
+                    "GRG_GHM",
+                    "RSA_NUM",
+                    "SEJ_NBJ",
+                    "SOR_MOD"
+                ]
+            },
+            "T_MCO20C": {
+                "columns": [
+                    "ETA_NUM",
+                    "NIR_ANO_17",
+                    "RSA_NUM"
+                ]
+            }
+        }
+    },
+    "P_LINK_SPLINK": {
+        "expires": "2029-05-31",
+        "folder": "p_link_splink",
+        "identifier_kind": null,
+        "reference": "CNIL DR-2026-0791",
+        "schema": "project_p_link_splink",
+        "subject": "NS",
+        "tables": {
+            "IR_BEN_R": {
+                "columns": [
+                    "BEN_NIR_PSA",
+                    "BEN_NAI_ANN",
+                    "BEN_NAI_MOI",
+                    "BEN_SEX_COD",
+                    "BEN_RES_DPT",
+                    "BEN_RES_COM"
+                ]
+            },
+            "T_MCO19B": {
+                "columns": [
+                    "DGN_PAL",
+                    "ENT_MOD",
+                    "ETA_NUM",
+                    "GRG_GHM",
+                    "RSA_NUM",
+                    "SEJ_NBJ",
+                    "SOR_MOD"
+                ]
+            },
+            "T_MCO19C": {
+                "columns": [
+                    "ETA_NUM",
+                    "EXE_SOI_DTD",
+                    "EXE_SOI_DTF",
+                    "NIR_ANO_17",
+                    "RSA_NUM"
+                ]
+            },
+            "T_MCO20B": {
+                "columns": [
+                    "DGN_PAL",
+                    "ENT_MOD",
+                    "ETA_NUM",
+                    "GRG_GHM",
+                    "RSA_NUM",
+                    "SEJ_NBJ",
+                    "SOR_MOD"
+                ]
+            },
+            "T_MCO20C": {
+                "columns": [
+                    "ETA_NUM",
+                    "EXE_SOI_DTD",
+                    "EXE_SOI_DTF",
+                    "NIR_ANO_17",
+                    "RSA_NUM"
+                ]
+            }
+        }
+    },
     "P_MI": {
         "expires": "2029-02-28",
         "folder": "p_mi",
         "identifier_kind": "death",
         "reference": "CNIL DR-2026-0456",
         "schema": "project_p_mi",
+        "subject": null,
         "tables": {
             "IR_BEN_R": {
                 "columns": [
@@ -210,6 +384,7 @@
         "identifier_kind": "care_date",
         "reference": "CNIL DR-2026-0123",
         "schema": "project_p_t2d",
+        "subject": null,
         "tables": {
             "ER_PHA_F": {
                 "columns": [

@@ -159,15 +159,31 @@ def _years(text: str) -> tuple[int, ...]:
     show_default=True,
     help="Which faults --faults plants.",
 )
+@click.option(
+    "--linkage",
+    "linkage_share",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=None,
+    help="Also write an external cohort of this share of the persons (plus persons outside the base), for the "
+    "direct and indirect linkage protocols, into OUT.linkage/ with its truth; plants twins in the base.",
+)
 @reference_option
 def synth(
-    out: Path, patients: int, years_text: str, seed: int, faults: float, fault_kinds: str, reference: Path | None
+    out: Path,
+    patients: int,
+    years_text: str,
+    seed: int,
+    faults: float,
+    fault_kinds: str,
+    linkage_share: float | None,
+    reference: Path | None,
 ) -> None:
     """Write a synthetic CNAM delivery to OUT (MANIFEST.csv + files), and OUT.truth.json beside it."""
     from snds.catalog.committed import load_tables
-    from snds.synth import SynthSpec, synthesize, truth_path
+    from snds.synth import LinkageSpec, SynthSpec, linkage_dir, synthesize, truth_path
 
-    spec = SynthSpec(patients, _years(years_text), seed)
+    linkage = LinkageSpec(cohort_share=linkage_share) if linkage_share is not None else None
+    spec = SynthSpec(patients, _years(years_text), seed, linkage=linkage)
     try:
         with console.status("generating") as status:
             report = synthesize(
@@ -185,6 +201,9 @@ def synth(
         f"delivery {out}: {len(report.files)} files, {sum(report.files.values())} rows, "
         f"{report.faults} planted faults; truth in {truth_path(out)}"
     )
+    if report.linkage:
+        shown = ", ".join(f"{name} {rows} rows" for name, rows in report.linkage.items())
+        console.print(f"linkage inputs in {linkage_dir(out)}: {shown}")
 
 
 @main.command()
@@ -422,6 +441,21 @@ def _demo_project_keys() -> None:
                 console.print(f"project {path.stem}: key {store.init_project(con, path.stem)} created")
 
 
+def _demo_linkage_imports(delivery: Path) -> None:
+    """The external cohort of each linked project (projects/P_LINK_*.yml), from the files `snds synth --linkage`
+    wrote beside the demo's delivery, imported once as `snds project import` would."""
+    from snds.projects.build import definitions_in
+    from snds.projects.definition import load_definition
+    from snds.synth import linkage_dir
+    from snds.synth.linkage import import_for_projects
+
+    directory = linkage_dir(delivery)
+    if not directory.is_dir():
+        fail(f"no linkage inputs in {directory}: remove {delivery} and run `make demo` again to generate them")
+    for done in import_for_projects(config.database_path(), directory, [load_definition(p) for p in definitions_in()]):
+        console.print(f"imported {done}")
+
+
 def _demo_project_pages() -> None:
     """The page of each project `dbt build` built: what would be published, small counts suppressed."""
     from snds.projects.build import definitions_in
@@ -506,11 +540,13 @@ def demo(ctx: click.Context, reference: Path | None) -> None:
                     seed=1,
                     faults=0.001,
                     fault_kinds="ingestion",
+                    linkage_share=0.1,
                     reference=reference,
                 ),
             )
         step("ingest", lambda: ctx.invoke(ingest, delivery=delivery))
         step("validate", lambda: ctx.invoke(validate, delivery_id=delivery.name))
+        step("linkage imports", lambda: _demo_linkage_imports(delivery))
         step("dbt build", lambda: run_dbt("build"))
         step("project pages", _demo_project_pages)
         step("export", lambda: _demo_export(ctx))

@@ -1,8 +1,9 @@
-"""A warehouse with both example projects built, made once per test run and copied for each module that uses it.
+"""A warehouse with the example projects built, made once per test run and copied for each module that uses it.
 
-A synthetic delivery (1,500 persons, 2019-2020, seed 7, no faults) and the code list IR_CIP_V are ingested and
-validated, the platform key and the keys of P_T2D and P_MI made, and `dbt build` run on the projects and what they
-read. The first worker that needs it builds it (`_shared.run_wide`); every module works on its own copy (DuckDB lets
+A synthetic delivery (1,500 persons, 2019-2020, seed 7, no faults, an external cohort of a fifth of them for the
+linked projects) and the code list IR_CIP_V are ingested and validated, the platform key and the projects' keys
+made, the cohort files imported into the linked projects, and `dbt build` run on the projects and what they read.
+The first worker that needs it builds it (`_shared.run_wide`); every module works on its own copy (DuckDB lets
 one process write a file), so a module may rebuild, close or break its copy.
 """
 
@@ -25,11 +26,13 @@ from snds.dbt import dbt_database, run_dbt
 from snds.ingest import ingest_delivery
 from snds.keys import store
 from snds.landing import init_landing
-from snds.synth import SynthSpec, synthesize
+from snds.projects.definition import existing_definition_path, load_definition
+from snds.synth import LinkageSpec, SynthSpec, linkage_dir, synthesize
+from snds.synth.linkage import import_for_projects
 
 YEARS = (2019, 2020)
-PROJECTS = ("P_T2D", "P_MI")
-SYNTH = SynthSpec(1500, YEARS, seed=7)
+PROJECTS = ("P_T2D", "P_MI", "P_LINK_DIRECT", "P_LINK_CASCADE", "P_LINK_SPLINK")
+SYNTH = SynthSpec(1500, YEARS, seed=7, linkage=LinkageSpec(cohort_share=0.2))
 READY = "ready"
 
 
@@ -73,6 +76,8 @@ def build(root: Path, manifest: Manifest) -> Warehouse:
             store.init_platform(con, secrets.token_bytes(32))
             for project in PROJECTS:
                 store.init_project(con, project)
+        definitions = [load_definition(existing_definition_path(p)) for p in PROJECTS]
+        import_for_projects(here.database, linkage_dir(here.deliveries / "D2019"), definitions)
         selection = [f"+path:models/projects/{p.lower()}" for p in PROJECTS]
         run_dbt("build", "--select", *selection, target_path=here.target, manifest=manifest)
     with duckdb.connect(str(here.database)) as con:

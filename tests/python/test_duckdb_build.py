@@ -20,8 +20,10 @@ from snds.ingest import ingest_delivery
 from snds.keys import store
 from snds.landing import init_landing
 from snds.projects.build import definitions_in
+from snds.projects.definition import load_definition
 from snds.reference_delivery import build_reference_delivery
-from snds.synth import SynthSpec, synthesize
+from snds.synth import LinkageSpec, SynthSpec, linkage_dir, synthesize
+from snds.synth.linkage import import_for_projects
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +39,8 @@ def build(
     deliveries = tmp_path_factory.mktemp("deliveries")
     codes = build_reference_delivery(config.reference_dir(), deliveries / "REFERENCE", tables)
     ingest_delivery(codes.directory, scratch_database, tables)
-    synthesize(deliveries / "D2019", SynthSpec(300, (2019, 2020), seed=5), tables, config.reference_dir(), 0.002)
+    spec = SynthSpec(300, (2019, 2020), seed=5, linkage=LinkageSpec(cohort_share=0.2))
+    synthesize(deliveries / "D2019", spec, tables, config.reference_dir(), 0.002)
     ingest_delivery(deliveries / "D2019", scratch_database, tables)
     for delivery in (codes.directory.name, "D2019"):
         report = validate_delivery(scratch_database, delivery, project_rules(tables), dbt_target, manifest=dbt_manifest)
@@ -46,6 +49,10 @@ def build(
         store.init_platform(con, secrets.token_bytes(32))
         for definition in definitions_in():  # with the project keys present, `dbt build` builds the projects too
             store.init_project(con, definition.stem)
+    definitions = [load_definition(path) for path in definitions_in()]
+    import_for_projects(
+        scratch_database, linkage_dir(deliveries / "D2019"), definitions
+    )  # the linked projects' cohorts
     # Its log beside its target: the project's logs/ keeps the last 60 MB of dbt.log, where test_pseudonymisation,
     # perhaps running beside this build on the other worker, looks for key material.
     return run_dbt("build", "--log-path", str(dbt_target / "logs"), target_path=dbt_target, manifest=dbt_manifest)

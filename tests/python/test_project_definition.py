@@ -30,7 +30,7 @@ from snds.projects.definition import (
 )
 from snds.projects.schema import PROJECTS_DIR, SCHEMA_PATH, project_schema
 
-EXAMPLES = ("P_T2D", "P_MI")
+EXAMPLES = ("P_T2D", "P_MI", "P_LINK_DIRECT", "P_LINK_CASCADE", "P_LINK_SPLINK")
 
 
 def _example(project_id: str = "P_T2D") -> dict[str, Any]:
@@ -314,6 +314,42 @@ def test_unused_code_sets_and_columns_missing_some_years_are_warnings(tmp_path: 
     assert any(w.startswith("T_MCO10B has no column TOP_AVASTIN") for w in d.warnings)
     mco = d.perimeter.table("T_MCOaaB")
     assert mco is not None and [t.columns for t in mco.tables] == [("DGN_PAL",), ("DGN_PAL", "TOP_AVASTIN")]
+
+
+def test_the_linked_examples_read_their_protocol() -> None:
+    direct, cascade, splink = (
+        load_definition(PROJECTS_DIR / f"P_LINK_{p}.yml") for p in ("DIRECT", "CASCADE", "SPLINK")
+    )
+    assert (direct.linkage.protocol, direct.linkage.criteria, direct.linkage.passes) == ("direct", (), 1)
+    assert cascade.linkage.passes == 5 and cascade.linkage.subject == "NS" and cascade.cohort.entry.criteria == ()
+    assert splink.linkage.threshold == 0.95 and splink.linkage.passes == 1
+
+
+def test_linkage_problems_are_all_reported(tmp_path: Path) -> None:
+    doc = _example("P_LINK_CASCADE")
+    doc["id"] = "P_L1"
+    doc["linkage"]["min_criteria"] = 9
+    doc["linkage"]["threshold"] = 0.5
+    doc["perimeter"]["tables"]["IR_BEN_R"]["columns"].remove("BEN_RES_COM")
+    del doc["perimeter"]["tables"]["T_MCOaaC"]
+    doc["outputs"]["extracts"] = ["IR_BEN_R"]
+    message = _problems(_write(tmp_path, doc))
+    assert "linkage.min_criteria: expected 1 to the 8 criteria, found 9" in message
+    assert "linkage.threshold: not for the cascade protocol" in message
+    assert "the linkage reads BEN_RES_COM of IR_BEN_R: add them" in message
+    assert "the stays' criteria are read from T_MCOaaC: add it to perimeter.tables" in message
+    direct = _example("P_LINK_DIRECT")
+    direct["id"], direct["linkage"]["criteria"] = "P_L2", {"sex": "SEX", "birth_year": "YEAR"}
+    assert "linkage.criteria: not for the direct protocol" in _problems(_write(tmp_path, direct))
+    splink = _example("P_LINK_SPLINK")
+    splink["id"], splink["linkage"]["criteria"] = "P_L3", {"sex": "SEX", "birth_year": "YEAR"}
+    assert "Splink compares pairs within blocks" in _problems(_write(tmp_path, splink))
+    unlinked = _example("P_LINK_DIRECT")
+    unlinked["id"] = "P_L4"
+    del unlinked["linkage"]
+    assert "cohort.entry: required, unless the project links an external cohort" in _problems(
+        _write(tmp_path, unlinked)
+    )
 
 
 def test_codes_absent_from_the_code_lists_are_warnings(tmp_path: Path) -> None:

@@ -47,6 +47,7 @@ from snds.export import scan
 from snds.export.recipients import RECIPIENTS_DIR, RecipientError, ResolvedRecipient, resolve
 from snds.export.xpt import write_xpt
 from snds.ingest.manifest import MANIFEST_NAME, REQUIRED_COLUMNS
+from snds.projects import generate, linkage_models
 from snds.projects.definition import ProjectDefinition
 
 ACTION = "project.export"
@@ -54,7 +55,8 @@ PACKAGE_FORMAT = "snds-project-export/1"
 EXPORTS_DIR = config.PROJECT_ROOT / "data" / "exports"
 COHORT = "cohort"
 COHORT_COLUMNS = ("NUM_ENQ", "index_date", "end_of_followup")
-SUMMARIES = ("cohort", "attrition", "profile")  # the build record's outputs that are not extracts
+# The build record's outputs that are not extracts (a linkage's report stays on the platform, as the attrition does)
+SUMMARIES = (*generate.SUMMARIES, linkage_models.REPORT)
 PSEUDONYM_COLUMN = "NUM_ENQ"
 SUFFIXES = {"parquet": ".parquet", "csv": ".csv", "xpt": ".xpt"}
 ENCRYPTED_SUFFIX = ".age"
@@ -210,8 +212,9 @@ def _extracts(
         if not _TABLE_NAME.fullmatch(name) or name not in present:
             problems.append(f"project {definition.id}: the build record lists {name!r}, absent from {relation_schema}")
             continue
+        subject = (definition.linkage.subject,) if definition.linkage is not None else ()  # a linked cohort's NS
         if name == COHORT:
-            template, allowed = COHORT, COHORT_COLUMNS
+            template, allowed = COHORT, (*COHORT_COLUMNS, *subject)
         elif name not in physical or name not in marked:
             problems.append(
                 f"project {definition.id}: {relation_schema}.{name} is not an extract of the definition "
@@ -220,7 +223,7 @@ def _extracts(
             continue
         else:
             template = physical[name][0].template
-            allowed = (PSEUDONYM_COLUMN, *physical[name][1].columns)
+            allowed = (PSEUDONYM_COLUMN, *subject, *physical[name][1].columns)
         columns = tuple((str(c), str(t)) for c, t, *_ in con.execute(f'describe {relation_schema}."{name}"').fetchall())
         found.append(Extract(name, name, template, tuple(a.upper() for a in allowed), columns))
     if problems:

@@ -116,7 +116,7 @@ def summary_lines(result: CheckResult) -> list[str]:
         extract = " [extract]" if table.name in d.outputs.extracts else ""
         lines.append(f"  {table.name}: {years}; {columns}; {physical}{extract}")
     lines.append(f"study {d.study.start} to {d.study.end}")
-    lines.append("code sets:")
+    lines.append("code sets:" if d.cohort.code_sets else "code sets: none")
     for code_set in d.cohort.code_sets:
         parts = [
             f"codes {', '.join(code_set.codes)}" if code_set.codes else "",
@@ -124,10 +124,22 @@ def summary_lines(result: CheckResult) -> list[str]:
             f"except {', '.join(code_set.exclude)}" if code_set.exclude else "",
         ]
         lines.append(f"  {code_set.name} ({code_set.system}): {'; '.join(p for p in parts if p)}")
+    linkage = d.linkage
+    if linkage is not None:
+        compared = ", ".join(f"{c.name} ({c.column})" for c in linkage.criteria) or "the CNAM's correspondence"
+        passes = f"; {linkage.passes} passes" if linkage.protocol == "cascade" else ""
+        threshold = f"; threshold {linkage.threshold}" if linkage.protocol == "probabilistic" else ""
+        lines.append(
+            f"linkage: {linkage.protocol} protocol, import {linkage.import_name}, subject {linkage.subject}; "
+            f"{compared}{passes}{threshold}"
+        )
     entry = d.cohort.entry
     period = "starting in the study period" if entry.starts_in_study else "in the study period"
-    lines.append(f"entry ({entry.occurrence} occurrence {period}), any of:")
-    lines += [f"  {_criterion(c)}" for c in entry.criteria]
+    if entry.criteria:
+        lines.append(f"entry ({entry.occurrence} occurrence {period}), any of:")
+        lines += [f"  {_criterion(c)}" for c in entry.criteria]
+    else:
+        lines.append("entry: every linked subject, at the study start")
     lines.append("rules:" if d.cohort.inclusion else "rules: none")
     lines += [f"  {i}. {rule.name}: {_rule(rule)}" for i, rule in enumerate(d.cohort.inclusion, 1)]
     age = d.cohort.age

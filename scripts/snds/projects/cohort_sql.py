@@ -17,6 +17,8 @@ from datetime import date
 from snds.projects.definition import CodeSet, Cohort, Criterion, ProjectDefinition, Rule
 from snds.sql import sql_literal
 
+LINKAGE_MATCHES = "linkage_matches"  # the model of a linked cohort's matched subjects (snds.projects.linkage_models)
+
 
 def date_literal(day: date) -> str:
     return f"date '{day.isoformat()}'"
@@ -127,9 +129,19 @@ def sex_passes(cohort: Cohort) -> str | None:
     return f"sex in ({', '.join(str(s) for s in cohort.sex)})" if cohort.sex else None
 
 
-def candidates_sql(definition: ProjectDefinition) -> str:
-    """The body of the candidates model: one row per (person, possible index date), with what each rule counted."""
+def _entry_events(definition: ProjectDefinition) -> str:
+    """The CTE `entry_events` (person_id, event_date); for a linked cohort, of its linked subjects only, and without
+    entry criteria every linked subject at the study start."""
     cohort, study = definition.cohort, definition.study
+    linked = "        and events.person_id in (select linked.person_id from linked)\n" if definition.linkage else ""
+    if not cohort.entry.criteria:
+        return (
+            "entry_events as (\n"
+            "    -- entry: every linked subject, at the study start\n"
+            f"    select linked.person_id, {date_literal(study.start)} as event_date\n"
+            "    from linked\n"
+            ")"
+        )
     entry = " or ".join(f"({criterion_condition(c, cohort)})" for c in cohort.entry.criteria)
     occurrence = "the first occurrence" if cohort.entry.occurrence == "first" else "every occurrence"
     if cohort.entry.starts_in_study:
@@ -138,6 +150,21 @@ def candidates_sql(definition: ProjectDefinition) -> str:
     else:
         dated = f"greatest(events.start_date, {date_literal(study.start)})"
         where = in_period(study.start, study.end)
+    return (
+        "entry_events as (\n"
+        f"    -- entry: {occurrence} {_entry_period(cohort)}\n"
+        f"    select events.person_id, {dated} as event_date\n"
+        "    from events\n"
+        f"    where {where}\n"
+        f"        and ({entry})\n"
+        f"{linked}"
+        ")"
+    )
+
+
+def candidates_sql(definition: ProjectDefinition) -> str:
+    """The body of the candidates model: one row per (person, possible index date), with what each rule counted."""
+    cohort = definition.cohort
     if cohort.entry.occurrence == "first":
         picked = "select person_id, min(event_date) as index_date\n    from entry_events\n    group by person_id"
     else:
@@ -145,15 +172,11 @@ def candidates_sql(definition: ProjectDefinition) -> str:
     ctes = [
         "events as (\n    select * from {{ ref('events') }}\n)",
         "persons as (\n    select * from {{ ref('persons') }}\n)",
-        "entry_events as (\n"
-        f"    -- entry: {occurrence} {_entry_period(cohort)}\n"
-        f"    select events.person_id, {dated} as event_date\n"
-        "    from events\n"
-        f"    where {where}\n"
-        f"        and ({entry})\n"
-        ")",
-        f"candidates as (\n    {picked}\n)",
     ]
+    if definition.linkage is not None:
+        matches = model_name(definition, LINKAGE_MATCHES)
+        ctes.append(f"linked as (\n    select person_id from {{{{ ref('{matches}') }}}}\n)")
+    ctes += [_entry_events(definition), f"candidates as (\n    {picked}\n)"]
     for number, rule in enumerate(cohort.inclusion, start=1):
         ctes += _count_ctes(number, rule, definition)
     rules = range(1, len(cohort.inclusion) + 1)
@@ -222,8 +245,12 @@ def _entry_period(cohort: Cohort) -> str:
 
 def attrition_steps(definition: ProjectDefinition) -> list[tuple[str, str]]:
     """(description, condition over candidates) per step, each step keeping the conditions before it."""
-    cohort = definition.cohort
-    steps = [(f"an entry event {_entry_period(cohort)} ({cohort.entry.occurrence} occurrence)", "1 = 1")]
+    cohort, linkage = definition.cohort, definition.linkage
+    first = f"an entry event {_entry_period(cohort)} ({cohort.entry.occurrence} occurrence)"
+    if linkage is not None:
+        linked = f"linked to the external cohort ({linkage.protocol} protocol)"
+        first = linked if not cohort.entry.criteria else f"{linked}, with {first}"
+    steps = [(first, "1 = 1")]
     steps += [(r.name, rule_passes(n, r)) for n, r in enumerate(cohort.inclusion, start=1)]
     age, sex = age_passes(cohort), sex_passes(cohort)
     if age:

@@ -22,6 +22,8 @@ from typing import Any
 
 from snds import identifiers
 from snds.catalog.committed import CatalogTable, committed_tables, find_table
+from snds.projects.probabilistic import RULES, blocking_rules
+from snds.projects.quasi_identifiers import PERSONS_TABLE, QUASI_IDENTIFIERS, person_column
 from snds.projects.schema import PROJECTS_DIR, YamlError, key_path, read_yaml, schema_problems
 
 IDENTIFIER_KINDS = ("birth", "residence", "death", "care_date")
@@ -31,6 +33,10 @@ FOLLOW_UP_ENDS = ("study_end", "death_or_study_end", "days")
 DEFAULT_SMALL_CELL_THRESHOLD = 11
 EXPORT_FORMATS = ("parquet", "csv", "xpt")
 DEFAULT_EXPORT_FORMATS = ("parquet",)
+DIRECT, CASCADE, PROBABILISTIC = "direct", "cascade", "probabilistic"  # linkage protocols
+DEFAULT_SUBJECT = "NS"
+DEFAULT_MIN_CRITERIA = 4
+DEFAULT_THRESHOLD = 0.95
 
 
 @dataclass(frozen=True)
@@ -202,7 +208,7 @@ class Entry:
     """
 
     occurrence: str  # "first" or "every"
-    criteria: tuple[Criterion, ...]
+    criteria: tuple[Criterion, ...]  # () only for a linked cohort: every linked subject enters at the study start
     starts_in_study: bool = False  # only events starting in the period enter (else: events meeting it)
 
 
@@ -289,6 +295,29 @@ class Outputs:
 
 
 @dataclass(frozen=True)
+class LinkageCriterion:
+    name: str  # a key of snds.projects.quasi_identifiers.QUASI_IDENTIFIERS
+    column: str  # the import's column holding it, as written in the definition
+
+
+@dataclass(frozen=True)
+class Linkage:
+    """`linkage`: the project's population is an external cohort, linked to the base by `protocol`."""
+
+    protocol: str  # DIRECT, CASCADE or PROBABILISTIC
+    import_name: str  # lower case: the import `project_<id>.import_<name>`
+    subject: str  # the import's subject-number column, which every extract carries
+    criteria: tuple[LinkageCriterion, ...]  # the definition's order; () for the direct protocol
+    min_criteria: int  # cascade: what the last pass compares
+    threshold: float  # probabilistic: the match probability from which a pair matches
+
+    @property
+    def passes(self) -> int:
+        """The cascade's passes: all the criteria, then one fewer each time, down to `min_criteria`."""
+        return len(self.criteria) - self.min_criteria + 1 if self.protocol == CASCADE else 1
+
+
+@dataclass(frozen=True)
 class ProjectDefinition:
     id: str
     title: str
@@ -300,6 +329,7 @@ class ProjectDefinition:
     cohort: Cohort
     outputs: Outputs
     warnings: tuple[str, ...] = field(default=())  # harmless oddities: unused code sets, columns missing some years
+    linkage: Linkage | None = None
 
     @property
     def extract_tables(self) -> tuple[PerimeterTable, ...]:
@@ -378,7 +408,8 @@ class _Builder:
         study = StudyPeriod(date.fromisoformat(doc["study"]["start"]), date.fromisoformat(doc["study"]["end"]))
         if study.end < study.start:
             self.problem(("study", "end"), f"expected a day on or after the start {study.start}, found {study.end}")
-        cohort = self._cohort(doc["cohort"])
+        linkage = self._linkage(doc["linkage"], perimeter) if "linkage" in doc else None
+        cohort = self._cohort(doc["cohort"], linked=linkage is not None)
         outputs = self._outputs(doc["outputs"], perimeter)
         return ProjectDefinition(
             project_id,
@@ -391,6 +422,7 @@ class _Builder:
             cohort,
             outputs,
             tuple(self.warnings),
+            linkage,
         )
 
     def _authorisation(self, raw: dict[str, Any]) -> Authorisation:
@@ -496,10 +528,68 @@ class _Builder:
         kept = [by_year[y] for y in years if y in by_year]
         return ([current] if current else []) + kept, years
 
+    # linkage --------------------------------------------------------------------------------------------------
+
+    def _linkage(self, raw: dict[str, Any], perimeter: Perimeter) -> Linkage:
+        protocol = raw["protocol"]
+        criteria = tuple(LinkageCriterion(name, column) for name, column in raw.get("criteria", {}).items())
+        min_criteria = raw.get("min_criteria", DEFAULT_MIN_CRITERIA)
+        if protocol == DIRECT:
+            for key in ("criteria", "min_criteria", "threshold"):
+                if key in raw:
+                    self.problem(("linkage", key), "not for the direct protocol (the CNAM matched the persons)")
+            return Linkage(protocol, raw["import"].lower(), raw.get("subject", DEFAULT_SUBJECT), (), 0, 0.0)
+        if not criteria:
+            self.problem(("linkage", "criteria"), f"required for the {protocol} protocol")
+        if protocol == CASCADE and not 1 <= min_criteria <= max(len(criteria), 1):
+            self.problem(
+                ("linkage", "min_criteria"), f"expected 1 to the {len(criteria)} criteria, found {min_criteria}"
+            )
+        if protocol == PROBABILISTIC and criteria and not blocking_rules([c.name for c in criteria]):
+            blocks = "; ".join(", ".join(rule) for rule in RULES)
+            self.problem(
+                ("linkage", "criteria"), f"Splink compares pairs within blocks: give the criteria of one of {blocks}"
+            )
+        for key in ("threshold",) if protocol == CASCADE else ("min_criteria",):
+            if key in raw:
+                self.problem(("linkage", key), f"not for the {protocol} protocol")
+        columns = [c.column.upper() for c in criteria]
+        for index, column in enumerate(columns):
+            if column in columns[:index] or column == raw.get("subject", DEFAULT_SUBJECT).upper():
+                self.problem(("linkage", "criteria", criteria[index].name), f"column {column} is used twice")
+        self._linkage_perimeter(criteria, perimeter)
+        return Linkage(
+            protocol,
+            raw["import"].lower(),
+            raw.get("subject", DEFAULT_SUBJECT),
+            criteria,
+            min_criteria,
+            raw.get("threshold", DEFAULT_THRESHOLD),
+        )
+
+    def _linkage_perimeter(self, criteria: tuple[LinkageCriterion, ...], perimeter: Perimeter) -> None:
+        """The base side of each criterion is read from the perimeter, which must list its table and columns."""
+        needed: dict[str, list[str]] = {}
+        for criterion in criteria:
+            quasi = QUASI_IDENTIFIERS[criterion.name]
+            needed.setdefault(quasi.table, [person_column(quasi.table)]).append(quasi.column)
+        for table, columns in needed.items():
+            entry = next((t for t in perimeter.tables if t.template == table), None)
+            if entry is None:
+                what = "the persons' criteria" if table == PERSONS_TABLE else "the stays' criteria"
+                self.problem(("linkage", "criteria"), f"{what} are read from {table}: add it to perimeter.tables")
+                continue
+            missing = [c for c in columns if c not in {x.upper() for x in entry.columns}]
+            if missing:
+                self.problem(
+                    ("perimeter", "tables", entry.name, "columns"),
+                    f"the linkage reads {', '.join(missing)} of {table}: add them",
+                )
+
     # cohort ---------------------------------------------------------------------------------------------------
 
-    def _cohort(self, raw: dict[str, Any]) -> Cohort:
-        code_sets = tuple(self._code_set(name, spec) for name, spec in raw["code_sets"].items())
+    def _cohort(self, raw: dict[str, Any], linked: bool) -> Cohort:
+        code_sets = tuple(self._code_set(name, spec) for name, spec in raw.get("code_sets", {}).items())
         systems = {c.name: c.system for c in code_sets}
         used: set[str] = set()
 
@@ -507,7 +597,9 @@ class _Builder:
             used.add(spec["code_set"])
             return self._criterion(where, spec, systems)
 
-        entry_raw = raw["entry"]
+        if "entry" not in raw and not linked:
+            self.problem(("cohort", "entry"), "required, unless the project links an external cohort (linkage)")
+        entry_raw = raw.get("entry", {"criteria": []})
         entry = Entry(
             entry_raw.get("occurrence", "first"),
             tuple(criterion(("cohort", "entry", "criteria", i), c) for i, c in enumerate(entry_raw["criteria"])),

@@ -28,7 +28,16 @@ from snds.catalog.conventions import load_conventions
 from snds.catalog.rendering import json_macro
 from snds.projects import cohort_sql, profile
 from snds.projects.definition import PerimeterTable, PhysicalTable, ProjectDefinition
+from snds.projects.linkage_models import (
+    REPORT,
+    SUBJECT_TYPE,
+    linkage_files,
+    linkage_properties,
+    matches_model,
+    report_model,
+)
 from snds.projects.links import PersonLink, person_link
+from snds.projects.model_properties import column as _column
 from snds.sql import sql_literal
 
 MODELS_ROOT = PurePosixPath("models/projects")
@@ -90,6 +99,8 @@ def _extract_sql(
         years = ", ".join(str(y) for y in template.years)
         year_filter = f"    where extract(year from source_rows.{YEAR_COLUMN}) in ({years})\n"
     selected = [f"        members.{PSEUDONYM_COLUMN}"]
+    if definition.linkage is not None:
+        selected.append(f"        members.{definition.linkage.subject}")
     for column in kept:
         value = f"source_rows.{column}"
         if column.upper() not in potential:  # what `generalise` gives such a column, without its cost at compile
@@ -106,7 +117,41 @@ def _extract_sql(
         + year_filter
         + ")\n"
     )
-    return "".join(lines) + "\nselect * from final\n", [PSEUDONYM_COLUMN, *kept]
+    return "".join(lines) + "\nselect * from final\n", [*_keys(definition), *kept]
+
+
+def _keys(definition: ProjectDefinition) -> list[str]:
+    """The columns that key a project's rows: NUM_ENQ, and the cohort's subject number for a linked cohort."""
+    return [PSEUDONYM_COLUMN] + ([definition.linkage.subject] if definition.linkage is not None else [])
+
+
+def _key_columns(definition: ProjectDefinition) -> list[dict[str, Any]]:
+    columns = [_column(PSEUDONYM_COLUMN, PSEUDONYM_TYPE, "The person's pseudonym in this project only.")]
+    if definition.linkage is not None:
+        columns.append(
+            _column(definition.linkage.subject, SUBJECT_TYPE, "The external cohort's subject number (linkage).")
+        )
+    return columns
+
+
+def _members_sql(definition: ProjectDefinition) -> str:
+    name = lambda part: cohort_sql.model_name(definition, part)  # noqa: E731
+    subject, matched = "", ""
+    if definition.linkage is not None:
+        subject = f"    cast(matches.subject_id as {SUBJECT_TYPE}) as {definition.linkage.subject},\n"
+        matched = (
+            f"inner join {{{{ ref('{matches_model(definition)}') }}}} matches\n"
+            "    on selected.person_id = matches.person_id\n"
+        )
+    return (
+        "select\n"
+        f"    selected.person_id,\n    pseudonyms.NUM_ENQ,\n{subject}"
+        "    selected.index_date,\n    selected.end_of_followup\n"
+        f"from {{{{ ref('{name('selected')}') }}}} selected\n"
+        f"inner join {{{{ ref('{name('pseudonyms')}') }}}} pseudonyms\n"
+        "    on selected.person_id = pseudonyms.platform_pseudonym\n"
+        f"{matched}"
+    )
 
 
 def _attrition_sql(definition: ProjectDefinition) -> str:
@@ -138,13 +183,6 @@ def _attrition_sql(definition: ProjectDefinition) -> str:
     )
 
 
-def _column(name: str, data_type: str, description: str = "") -> dict[str, Any]:
-    entry: dict[str, Any] = {"name": name, "data_type": data_type}
-    if description:
-        entry["description"] = description
-    return entry
-
-
 def _extract_column(name: str, data_type: str, table: str, generalised: bool) -> dict[str, Any]:
     """An extract's column; a potential identifier the project may not see carries the `generalised` test, which
     the build's guard requires."""
@@ -170,14 +208,11 @@ def project_files(definition: ProjectDefinition, catalog: dict[str, CatalogTable
             pre_hook=f"{{{{ assert_one_active_key('project:{definition.id}', 'person') }}}}",
         )
         + f"{{{{ project_pseudonyms('{definition.id}', ref('{name('selected')}'), 'person_id') }}}}\n",
-        root / f"{name('members')}.sql": header + restricted + "select\n"
-        "    selected.person_id,\n    pseudonyms.NUM_ENQ,\n    selected.index_date,\n    selected.end_of_followup\n"
-        f"from {{{{ ref('{name('selected')}') }}}} selected\n"
-        f"inner join {{{{ ref('{name('pseudonyms')}') }}}} pseudonyms\n"
-        "    on selected.person_id = pseudonyms.platform_pseudonym\n",
+        root / f"{name('members')}.sql": header + restricted + _members_sql(definition),
         root / f"{name('cohort')}.sql": header
         + _config(schema=schema(definition), materialized="table", alias="cohort")
-        + f"select\n    NUM_ENQ,\n    index_date,\n    end_of_followup\nfrom {{{{ ref('{name('members')}') }}}}\n",
+        + f"select\n{''.join(f'    {k},{chr(10)}' for k in _keys(definition))}    index_date,\n    end_of_followup\n"
+        f"from {{{{ ref('{name('members')}') }}}}\n",
         root / f"{name('attrition')}.sql": header
         + _config(schema=schema(definition), materialized="table", alias="attrition")
         + _attrition_sql(definition),
@@ -187,6 +222,9 @@ def project_files(definition: ProjectDefinition, catalog: dict[str, CatalogTable
     }
     perimeter = {t.name for t in definition.perimeter.physical_tables}
     models: list[dict[str, Any]] = _fixed_models(definition)
+    if definition.linkage is not None:
+        files |= linkage_files(definition, root, header, restricted, _config, schema(definition))
+        models += linkage_properties(definition)
     extracts: list[tuple[str, str]] = []  # (relation, model)
     for template in definition.extract_tables:
         for table in template.tables:
@@ -219,10 +257,10 @@ def project_files(definition: ProjectDefinition, catalog: dict[str, CatalogTable
                     "person are left out.",
                     "config": {"contract": {"enforced": True}},
                     "columns": [
-                        _column(PSEUDONYM_COLUMN, PSEUDONYM_TYPE, "The person's pseudonym in this project only."),
+                        *_key_columns(definition),
                         *(
                             _extract_column(c, types[c.upper()], table.name, c.upper() in generalised)
-                            for c in columns[1:]
+                            for c in columns[len(_keys(definition)) :]
                         ),
                     ],
                 }
@@ -243,6 +281,8 @@ def _build_sql(definition: ProjectDefinition, extracts: list[tuple[str, str]]) -
     )
     hook = f"{{{{ audit_event('project.build', '{definition.id}', 'built', {detail_jinja}) }}}}"
     outputs = [*((summary, name(summary)) for summary in SUMMARIES), *extracts]
+    if definition.linkage is not None:
+        outputs.append((REPORT, report_model(definition)))
     counted = "\n    union all\n".join(
         f"    select 'output' as item_kind, '{relation}' as item_name, count(*) as row_count "
         f"from {{{{ ref('{model}') }}}}"
@@ -337,6 +377,7 @@ def _fixed_models(definition: ProjectDefinition) -> list[dict[str, Any]]:
             "config": {"contract": {"enforced": True}},
             "columns": [
                 {**_column(PSEUDONYM_COLUMN, PSEUDONYM_TYPE), "data_tests": ["not_null", "unique"]},
+                *({**c, "data_tests": ["not_null", "unique"]} for c in _key_columns(definition)[1:]),
                 _column("index_date", "date"),
                 _column("end_of_followup", "date"),
             ],
@@ -378,7 +419,8 @@ def _properties(definition: ProjectDefinition, models: list[dict[str, Any]], ext
         f"(until {definition.authorisation.expires.isoformat()}).",
         "owner": {"name": definition.authorisation.holder},
         "depends_on": [f"ref('{m}')" for m in (cohort_sql.model_name(definition, summary) for summary in SUMMARIES)]
-        + [f"ref('{m}')" for _, m in extracts],
+        + [f"ref('{m}')" for _, m in extracts]
+        + ([f"ref('{report_model(definition)}')"] if definition.linkage is not None else []),
     }
     document = {"version": 2, "models": models, "exposures": [exposure]}
     header = _header(definition).replace("-- ", "# ")
@@ -395,6 +437,7 @@ def perimeters_macro(definitions: list[ProjectDefinition]) -> str:
             "reference": d.authorisation.reference,
             "expires": d.authorisation.expires.isoformat(),
             "identifier_kind": d.perimeter.identifier_kind,
+            "subject": d.linkage.subject.upper() if d.linkage is not None else None,
             "tables": {t.name: {"columns": [c.upper() for c in t.columns]} for t in d.perimeter.physical_tables},
         }
     return (

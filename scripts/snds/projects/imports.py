@@ -259,7 +259,7 @@ def _identifier_rule(sql_type: SqlType, column: str) -> ValueRule:
     return _IdentifierRule(rule.column, rule.expected, rule.valid, rule.parsed, (missing, *rule.failures))
 
 
-def _keyed(value: str, key: str, length: int) -> str:
+def keyed_sql(value: str, key: str, length: int) -> str:
     """What the macros `keyed_pseudonym` and `duckdb__hmac_sha256_hex` compute (a test compares them)."""
     return f"upper(substr(sha256({key}.opad || unhex(sha256({key}.ipad || encode({value})))), 1, {length}))"
 
@@ -269,15 +269,15 @@ def _pseudonym(value: str) -> str:
     PMSI's placeholders for an unknown patient identify nobody and stay as they are, as in staging."""
     conventions = load_conventions().pseudonyms
     placeholders = ", ".join(f"'{p}'" for p in conventions.person_placeholders)
-    keyed = _keyed(value, "platform_key", conventions.length)
+    keyed = keyed_sql(value, "platform_key", conventions.length)
     platform = f"case when {value} in ({placeholders}) then {value} else {keyed} end"
-    project = _keyed(f"({platform})", "project_key", conventions.length)
+    project = keyed_sql(f"({platform})", "project_key", conventions.length)
     return (
         f"cast(case when {value} in ({placeholders}) then {value} else {project} end as varchar({conventions.length}))"
     )
 
 
-def _key_join(scope: str, alias: str) -> str:
+def key_join(scope: str, alias: str) -> str:
     return (
         f"cross join (select IPAD as ipad, OPAD as opad from keys.key_material where KEY_SCOPE = '{scope}' "
         f"and KEY_DOMAIN = 'person' and KEY_STATUS = 'active') {alias}"
@@ -444,8 +444,8 @@ def _load(
         target = ", ".join(f'"{schema.stored_name(by_name[n])}"' for n in verified.header)
         keys = ""
         if schema.identifier is not None:
-            project_key = _key_join(store.project_scope(project_id), "project_key")
-            keys = f"{_key_join(store.PLATFORM, 'platform_key')} {project_key}"
+            project_key = key_join(store.project_scope(project_id), "project_key")
+            keys = f"{key_join(store.PLATFORM, 'platform_key')} {project_key}"
         inserted = con.execute(
             f"insert into {table} ({target}) select {', '.join(parsed[n] for n in verified.header)} "
             f"from {loader._reader(path, compression, verified, store_rejects)} source {keys} "

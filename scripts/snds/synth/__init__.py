@@ -15,8 +15,9 @@ from snds.ingest.verify import write_manifest
 from snds.synth.conformity_faults import count_flagged, plant_conformity_faults
 from snds.synth.faults import plant_faults
 from snds.synth.generate import RECURRENCES, SynthSpec, build_tables, export_sql, load_code_pools, table_queries
+from snds.synth.linkage import LinkageSpec, linkage_dir, write_inputs
 
-__all__ = ["SynthSpec", "synthesize", "truth_path"]
+__all__ = ["LinkageSpec", "SynthSpec", "linkage_dir", "synthesize", "truth_path"]
 
 MEMORY_LIMIT = "4GB"  # DuckDB's working memory while generating; beyond it, its tables spill to a temporary folder
 
@@ -26,6 +27,7 @@ class SynthReport:
     directory: Path
     files: dict[str, int]  # file name -> data rows
     faults: int
+    linkage: dict[str, int]  # linkage input file name -> data rows (none unless the spec asks for them)
 
 
 def synthesize(
@@ -37,7 +39,8 @@ def synthesize(
     progress: Callable[[str], None] = lambda _: None,
     conformity_faults: bool = False,
 ) -> SynthReport:
-    """Write the delivery into `out` (created; must be empty or absent).
+    """Write the delivery into `out` (created; must be empty or absent), and the linkage inputs beside it if the
+    spec asks for them (`snds.synth.linkage`).
 
     `fault_rate`: share of rows that ingestion must quarantine; `conformity_faults`: rows that load but break
     named conformity checks. Both are listed in the truth file.
@@ -45,6 +48,8 @@ def synthesize(
     out.mkdir(parents=True, exist_ok=True)
     if any(out.iterdir()):
         raise FileExistsError(f"{out} is not empty")
+    if spec.linkage is not None and linkage_dir(out).exists():
+        raise FileExistsError(f"{linkage_dir(out)} already exists")
     with tempfile.TemporaryDirectory(prefix="snds-synth-") as spill:
         # in memory, but spilling to disk past the limit: a million persons' tables outgrow the machine's memory
         con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "temp_directory": spill})
@@ -81,7 +86,11 @@ def _synthesize(
     faults = plant_faults(out, catalog, rows, fault_rate, spec.seed) if fault_rate > 0 else []
     write_manifest(out, ((name, name.removesuffix(".csv")) for name in sorted(rows)))
     _write_truth(con, truth_path(out), spec, faults, [*planted, *counted])
-    return SynthReport(out, rows, len(faults) + len(planted))
+    linkage = {}
+    if spec.linkage is not None:
+        progress("linkage inputs")
+        linkage = write_inputs(con, linkage_dir(out), spec.seed, spec.linkage)
+    return SynthReport(out, rows, len(faults) + len(planted), linkage)
 
 
 def _information_only_lines(con: duckdb.DuckDBPyConnection, out: Path) -> dict[str, str | int]:

@@ -16,6 +16,7 @@ from snds.catalog.committed import CatalogTable
 from snds.catalog.conventions import load_conventions
 from snds.catalog.sqltypes import DATE, TIMESTAMP
 from snds.formats import DATE_FORMAT, TIMESTAMP_FORMAT, UNKNOWN_DATE
+from snds.synth.linkage import LinkageSpec, choose_members
 
 # Rates of the planted stories, per thousand persons.
 DIABETES_PER_MILLE = 80
@@ -34,6 +35,7 @@ class SynthSpec:
     years: tuple[int, ...]
     seed: int
     claims_per_person_year: int = 6
+    linkage: LinkageSpec | None = None  # an external cohort to link, with twins planted in the base
 
 
 def _r(seed: int, purpose: str, key: str = "pid", modulo: int = 1000) -> str:
@@ -99,6 +101,8 @@ def build_tables(con: duckdb.DuckDBPyConnection, spec: SynthSpec) -> None:
             case when {_r(s, "death")} < {DEATH_PER_MILLE}
                  then date '{first}-01-01' + cast({_r(s, "dday", modulo=100000)} % {days} as integer) end as death
         from range({spec.patients}) t(pid)""")
+    if spec.linkage is not None:
+        choose_members(con, s, spec.linkage)
     con.execute(f"""create or replace table claims as
         select row_number() over (order by pid, y, k) as dct, pid, y, k,
             make_date(y, 1, 1) + cast({_r(s, "cday", "pid * 100000 + y * 100 + k", 365)} as integer) as care,
