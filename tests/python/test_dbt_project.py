@@ -121,8 +121,9 @@ def test_direct_identifiers_come_from_the_correspondences(manifest: dict, catalo
 
 
 def test_no_hard_coded_relations(manifest: dict) -> None:
-    offenders = [n["name"] for n in _models(manifest) if HARD_CODED_RELATION.search(n["raw_code"])]
-    assert not offenders
+    sql = [n for n in _models(manifest) if n["language"] == "sql"]  # a Python model's `from x import y` is no relation
+    offenders = [n["name"] for n in sql if HARD_CODED_RELATION.search(n["raw_code"])]
+    assert len(sql) > 2000 and not offenders
 
 
 def test_declared_keys_have_a_primary_key_test(manifest: dict, catalog: Catalog) -> None:

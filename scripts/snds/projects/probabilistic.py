@@ -33,7 +33,8 @@ RULES = (
     ("finess", "discharge_date"),
     ("finess", "admission_date"),
 )
-TRAINING = (("department", "commune"), ("birth_year", "birth_month"))
+# Blocks EM trains on: each estimates the comparisons outside it; narrow enough to stay small on a large base
+TRAINING = (("department", "commune"), ("birth_year", "birth_month", "department"))
 SUBJECTS, PERSONS = "subjects", "persons"  # the two datasets, as Splink names them
 MEMORY_LIMIT = "4GB"
 RANDOM_PAIRS = 2_000_000  # sampled to estimate how often values agree by chance
