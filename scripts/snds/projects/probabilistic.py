@@ -33,11 +33,17 @@ RULES = (
     ("finess", "discharge_date"),
     ("finess", "admission_date"),
 )
-# Blocks EM trains on: each estimates the comparisons outside it; narrow enough to stay small on a large base
-TRAINING = (("department", "commune"), ("birth_year", "birth_month", "department"))
+# Blocks EM trains on, each estimating the comparisons outside it, so that every comparison is estimated once at
+# least (sex, birth and stays in the first; the department in the second; the commune in the third); narrow enough
+# to stay small on a large base.
+TRAINING = (
+    ("department", "commune"),
+    ("sex", "birth_year", "birth_month", "commune"),
+    ("birth_year", "birth_month", "department"),
+)
 SUBJECTS, PERSONS = "subjects", "persons"  # the two datasets, as Splink names them
 MEMORY_LIMIT = "4GB"
-RANDOM_PAIRS = 2_000_000  # sampled to estimate how often values agree by chance
+RANDOM_PAIRS = 10_000_000  # sampled to estimate how often values agree by chance (a stay's dates rarely do)
 # The prior (two random rows match) is estimated from the pairs that agree on every person criterion the linkage
 # has, taken to find this share of the true matches (a precise rule: a looser one would count strangers as matches).
 PRIOR_RULE = ("sex", "birth_year", "birth_month", "department", "commune")
