@@ -22,7 +22,7 @@ from typing import Any
 
 from snds import identifiers
 from snds.catalog.committed import CatalogTable, committed_tables, find_table
-from snds.projects.probabilistic import RULES, blocking_rules
+from snds.projects.probabilistic import RULES, TRAINING, blocking_rules, training_blocks
 from snds.projects.quasi_identifiers import PERSONS_TABLE, QUASI_IDENTIFIERS, person_column
 from snds.projects.schema import PROJECTS_DIR, YamlError, key_path, read_yaml, schema_problems
 
@@ -545,10 +545,17 @@ class _Builder:
             self.problem(
                 ("linkage", "min_criteria"), f"expected 1 to the {len(criteria)} criteria, found {min_criteria}"
             )
-        if protocol == PROBABILISTIC and criteria and not blocking_rules([c.name for c in criteria]):
+        names = [c.name for c in criteria]
+        if protocol == PROBABILISTIC and criteria and not blocking_rules(names):
             blocks = "; ".join(", ".join(rule) for rule in RULES)
             self.problem(
                 ("linkage", "criteria"), f"Splink compares pairs within blocks: give the criteria of one of {blocks}"
+            )
+        elif protocol == PROBABILISTIC and criteria and not training_blocks(names):
+            blocks = "; ".join(", ".join(rule) for rule in TRAINING)
+            self.problem(
+                ("linkage", "criteria"),
+                f"Splink learns its weights in blocks that leave criteria out: give more criteria than one of {blocks}",
             )
         for key in ("threshold",) if protocol == CASCADE else ("min_criteria",):
             if key in raw:
