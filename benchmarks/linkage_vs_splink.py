@@ -20,7 +20,6 @@ recall come from the truth the generator wrote (`snds.synth.linkage_truth`).
 from __future__ import annotations
 
 import argparse
-import secrets
 import shutil
 import time
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from typing import TypeVar
 
 import duckdb
 import pyarrow as pa
+from fresh_warehouse import fresh_warehouse
 from peak_memory import peak_mib, reset_peak
 
 from snds import config
@@ -38,8 +38,6 @@ from snds.conformity.validate import validate_delivery
 from snds.dbt import dbt_database, run_dbt
 from snds.ingest import ingest_delivery
 from snds.ingest.verify import write_manifest
-from snds.keys import store
-from snds.landing import init_landing
 from snds.projects import linkage_models
 from snds.projects.definition import load_definition
 from snds.projects.probabilistic import deterministic_pairs, scored_pairs
@@ -90,13 +88,7 @@ def prepare(work: Path, patients: int, share: float) -> Path:
 def warehouse(work: Path, delivery: Path, inputs: Path) -> tuple[Path, Path]:
     """A fresh warehouse holding the delivery, validated, and the cohort imported into the project."""
     tables = load_tables()
-    base = work / "base"
-    shutil.rmtree(base, ignore_errors=True)
-    database, target = base / "warehouse.duckdb", base / "target"
-    init_landing(database, tables)
-    with duckdb.connect(str(database)) as con:
-        store.init_platform(con, secrets.token_bytes(32))
-        store.init_project(con, PROJECT)
+    database, target = fresh_warehouse(work, tables, (PROJECT,))
     ingest_delivery(delivery, database, tables)
     with dbt_database(database):
         report = validate_delivery(database, delivery.name, project_rules(tables), target)

@@ -19,7 +19,6 @@ Run from the project root:  .venv/bin/python benchmarks/monthly_at_scale.py [--p
 from __future__ import annotations
 
 import argparse
-import secrets
 import shutil
 import time
 from collections.abc import Callable
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import duckdb
+from fresh_warehouse import fresh_warehouse
 from peak_memory import peak_mib, reset_peak
 
 from snds import config
@@ -36,8 +36,6 @@ from snds.conformity.checks import project_rules
 from snds.conformity.validate import validate_delivery
 from snds.dbt import dbt_database, run_dbt
 from snds.ingest import ingest_delivery
-from snds.keys import store
-from snds.landing import init_landing
 from snds.promotion import Promotion, promote
 from snds.synth import SynthSpec, synthesize
 from snds.synth.split import SplitDelivery, deliveries_in, split_delivery
@@ -98,12 +96,7 @@ def receive(work: Path, deliveries: list[SplitDelivery], warm: bool = False) -> 
     parses the project once, and every validation and promotion reuses the parse."""
     tables = load_tables()
     rules = project_rules(tables)
-    base = work / "base"
-    shutil.rmtree(base, ignore_errors=True)
-    database, target = base / "warehouse.duckdb", base / "target"
-    init_landing(database, tables)
-    with duckdb.connect(str(database)) as con:
-        store.init_platform(con, secrets.token_bytes(32))
+    database, target = fresh_warehouse(work, tables)
     manifest = None
     if warm:
         with dbt_database(database):
