@@ -117,7 +117,7 @@ def cascade(database: Path, target: Path) -> dict[str, float]:
     return seconds
 
 
-def _arrow(database: Path, relation: str) -> pa.Table:
+def linkage_input(database: Path, relation: str) -> pa.Table:
     with duckdb.connect(str(database)) as con:
         return con.sql(f"select * from keys.{relation}").to_arrow_table()
 
@@ -133,7 +133,7 @@ def splink_deterministic(database: Path, subjects: pa.Table, base: pa.Table, cri
     return deterministic_pairs(subjects, base, criteria, rules)
 
 
-def _quality_of_pairs(database: Path, pairs: pa.Table, directory: Path) -> LinkageQuality:
+def quality_of_pairs(database: Path, pairs: pa.Table, directory: Path) -> LinkageQuality:
     with duckdb.connect(str(database)) as con:
         con.register("scored", pairs)
         return measure_matches(con, UNIQUE_PAIRS.format(pairs="scored"), directory, 1)
@@ -164,13 +164,13 @@ def main() -> None:
             f"(select count(*) from keys.{linkage_models.model(definition, 'base')})"
         ).fetchone()
     print(f"cohort: {sizes[0]:,} subjects; base: {sizes[1]:,} person and stay rows", flush=True)
-    subjects = _arrow(database, linkage_models.model(definition, "subjects"))
-    base = _arrow(database, linkage_models.model(definition, "base"))
+    subjects = linkage_input(database, linkage_models.model(definition, "subjects"))
+    base = linkage_input(database, linkage_models.model(definition, "base"))
 
     deterministic, det_seconds, det_peak = _measured(lambda: splink_deterministic(database, subjects, base, criteria))
-    det_quality = _quality_of_pairs(database, deterministic, truth)
+    det_quality = quality_of_pairs(database, deterministic, truth)
     scored, prob_seconds, prob_peak = _measured(lambda: scored_pairs(subjects, base, criteria, args.threshold))
-    prob_quality = _quality_of_pairs(database, scored, truth)
+    prob_quality = quality_of_pairs(database, scored, truth)
 
     print(f"\ndbt build (staging, inputs, cascade) wall {wall:.1f} s; dbt execution by part: "
           + ", ".join(f"{k} {v:.1f} s" for k, v in parts.items()))  # fmt: skip

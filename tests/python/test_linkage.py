@@ -3,7 +3,10 @@ measured against the truth `snds synth --linkage` wrote beside the delivery (nev
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import duckdb
 import pyrage
@@ -12,11 +15,14 @@ from click.testing import CliRunner
 from dbt.contracts.graph.manifest import Manifest
 from pyrage import x25519
 
+from benchmark_runs import BENCHMARKS
 from project_warehouse import Warehouse
 from snds import config
 from snds.cli import main
 from snds.dbt import dbt_database, run_dbt
+from snds.projects import linkage_models
 from snds.projects.definition import load_definition
+from snds.projects.probabilistic import scored_pairs
 from snds.synth import linkage_dir
 from snds.synth.linkage_truth import LinkageQuality, measure
 
@@ -128,6 +134,38 @@ def test_splink_scores_the_same_cohort_into_the_same_outputs(warehouse: Warehous
     cohort = warehouse.query("select count(*), count(distinct NS) from project_p_link_splink.cohort")
     assert cohort == [(quality.matched, quality.matched)]
     print("\nsplink:", quality, "\ncascade:", cascade)
+
+
+def test_the_benchmark_sides_run_on_the_built_linkage(warehouse: Warehouse) -> None:
+    """The parts of benchmarks/linkage_vs_splink.py after its set-up (a full run is about a minute the suite cannot
+    spare): the built cascade's inputs, Splink deterministic with the plan's rules and probabilistic, each measured."""
+    bench = _benchmark_module()
+    definition = load_definition(config.PROJECT_ROOT / "projects" / f"{CASCADE}.yml")
+    assert definition.linkage is not None
+    criteria = [c.name for c in definition.linkage.criteria]
+    subjects = bench.linkage_input(warehouse.database, linkage_models.model(definition, "subjects"))
+    base = bench.linkage_input(warehouse.database, linkage_models.model(definition, "base"))
+    truth = linkage_dir(warehouse.deliveries / "D2019")
+    deterministic = bench.quality_of_pairs(
+        warehouse.database, bench.splink_deterministic(warehouse.database, subjects, base, criteria), truth
+    )
+    probabilistic = bench.quality_of_pairs(
+        warehouse.database, scored_pairs(subjects, base, criteria, definition.linkage.threshold), truth
+    )
+    for quality in (deterministic, probabilistic):
+        assert quality.subjects == subjects.num_rows and quality.precision >= 0.97 and quality.recall >= 0.75, quality
+
+
+def _benchmark_module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("linkage_vs_splink", BENCHMARKS / "linkage_vs_splink.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(BENCHMARKS))  # its helpers beside it
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    return module
 
 
 def test_the_plan_leaves_out_the_criterion_that_discriminates_least(
