@@ -22,8 +22,7 @@ from snds.landing import init_landing
 from snds.projects.build import definitions_in
 from snds.projects.definition import load_definition
 from snds.reference_delivery import build_reference_delivery
-from snds.synth import LinkageSpec, SynthSpec, linkage_dir, synthesize
-from snds.synth.linkage import import_for_projects
+from snds.synth import SynthSpec, synthesize
 
 pytestmark = pytest.mark.slow
 
@@ -33,14 +32,14 @@ def build(
     dbt_manifest: Manifest, scratch_database: Path, dbt_target: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> DbtRun:
     """Landing filled the way `make demo` fills it (code lists, then a synthetic delivery), then `dbt build` of the
-    whole project (the session's parse of it)."""
+    whole project (the session's parse of it) but the linked projects' folders: they are built, each node once in the
+    suite, by the shared projects warehouse with their cohorts imported (test_linkage.py, test_projects.py)."""
     tables = load_tables()
     init_landing(scratch_database, tables)
     deliveries = tmp_path_factory.mktemp("deliveries")
     codes = build_reference_delivery(config.reference_dir(), deliveries / "REFERENCE", tables)
     ingest_delivery(codes.directory, scratch_database, tables)
-    spec = SynthSpec(300, (2019, 2020), seed=5, linkage=LinkageSpec(cohort_share=0.2))
-    synthesize(deliveries / "D2019", spec, tables, config.reference_dir(), 0.002)
+    synthesize(deliveries / "D2019", SynthSpec(300, (2019, 2020), seed=5), tables, config.reference_dir(), 0.002)
     ingest_delivery(deliveries / "D2019", scratch_database, tables)
     for delivery in (codes.directory.name, "D2019"):
         report = validate_delivery(scratch_database, delivery, project_rules(tables), dbt_target, manifest=dbt_manifest)
@@ -49,13 +48,15 @@ def build(
         store.init_platform(con, secrets.token_bytes(32))
         for definition in definitions_in():  # with the project keys present, `dbt build` builds the projects too
             store.init_project(con, definition.stem)
-    definitions = [load_definition(path) for path in definitions_in()]
-    import_for_projects(
-        scratch_database, linkage_dir(deliveries / "D2019"), definitions
-    )  # the linked projects' cohorts
     # Its log beside its target: the project's logs/ keeps the last 60 MB of dbt.log, where test_pseudonymisation,
     # perhaps running beside this build on the other worker, looks for key material.
-    return run_dbt("build", "--log-path", str(dbt_target / "logs"), target_path=dbt_target, manifest=dbt_manifest)
+    logs = ("--log-path", str(dbt_target / "logs"))
+    return run_dbt("build", *logs, "--exclude", *_linked_folders(), target_path=dbt_target, manifest=dbt_manifest)
+
+
+def _linked_folders() -> list[str]:
+    linked = [load_definition(path) for path in definitions_in()]
+    return [f"path:models/projects/{d.id.lower()}" for d in linked if d.linkage is not None]
 
 
 def test_every_node_builds(build: DbtRun, catalog: Catalog) -> None:
@@ -71,7 +72,8 @@ def test_every_node_builds(build: DbtRun, catalog: Catalog) -> None:
     keys_models.update({"promoted_deliveries", "promoted_tables", "pending_deliveries", "pending_event_deliveries"})
     layers = {"intermediate", "marts", "projects"}  # the event layer and every research project of projects/
     later = {r.node.name for r in results if r.node.resource_type == "model" and r.node.fqn[1] in layers}
-    assert {"events", "persons", "p_t2d__cohort", "p_mi__cohort"} <= later
+    assert {"events", "persons", "p_t2d__cohort", "p_mi__cohort"} <= later and len(_linked_folders()) == 3
+    assert not any(name.startswith("p_link_") for name in later)  # built by the shared projects warehouse
     assert built_models == {t.name for t in catalog.tables} | keys_models | later
 
 
