@@ -332,11 +332,7 @@ def import_file(
     store.create_key_store(con)
     if schema.identifier is not None:
         _require_keys(con, project_id)
-    exists = con.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-        [project_schema, f"import_{name}"],
-    ).fetchone()
-    replaced = bool(exists and exists[0])
+    replaced = import_exists(con, project_id, name)
     if replaced and not replace:
         raise ImportRefused(
             f"project {project_id} already has an import {name} ({table}): give --replace to replace it"
@@ -391,6 +387,15 @@ def import_file(
     finally:
         con.execute("reset preserve_insertion_order")
     return report
+
+
+def import_exists(con: duckdb.DuckDBPyConnection, project_id: str, name: str) -> bool:
+    """Whether the project has the import `name` (lower case): its table `project_<id>.import_<name>`."""
+    found = con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [identifiers.project_schema(project_id), f"import_{name}"],
+    ).fetchone()
+    return bool(found and found[0])
 
 
 def _stored_type(schema: ImportSchema, column: ImportColumn) -> str:

@@ -34,8 +34,8 @@ RULES = (
     ("finess", "admission_date"),
 )
 # Blocks EM may train on, in order; a block estimates the comparisons outside it, and is used when the linkage has
-# its criteria and it estimates a comparison no block before it did (or the block that should have failed). First the
-# pairs that share a stay (FINESS and admission): near-certain matches, from which the person's comparisons are
+# its criteria and it estimates a comparison no block learnt from before it did (a block that fails is passed). First
+# the pairs that share a stay (FINESS and admission): near-certain matches, from which the person's comparisons are
 # learnt; then those that share the whole person, for the stay's. Trained on the residence first, EM took the few
 # pairs that share a stay for the matches on a million persons (a stay is so telling) and learnt a commune agreeing
 # for 6 % of them: 17 % of the cohort found. Without stays, or on a cohort too small to learn from them, the

@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from snds import identifiers
 from snds.catalog.conventions import load_conventions
 from snds.formats import DATE_FORMAT
 
@@ -179,21 +178,14 @@ def import_for_projects(database: Path, directory: Path, definitions: list[Proje
     """Import, for each linked project among `definitions` that lacks it, the synthetic file its protocol reads
     (FILE_FOR_PROTOCOL) as its linkage's import, as `snds project import` does; the imports made, as text."""
     from snds.ingest.limits import load_limits
-    from snds.projects.imports import default_schema_path, import_file, load_import_schema
+    from snds.projects.imports import default_schema_path, import_exists, import_file, load_import_schema
     from snds.warehouse import connect
 
     done = []
     with connect(database) as con:
         for definition in definitions:
             linkage = definition.linkage
-            if linkage is None:
-                continue
-            schema, table = identifiers.project_schema(definition.id), f"import_{linkage.import_name}"
-            exists = con.execute(
-                "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-                [schema, table],
-            ).fetchone()
-            if exists and exists[0]:
+            if linkage is None or import_exists(con, definition.id, linkage.import_name):
                 continue
             file = directory / FILE_FOR_PROTOCOL[linkage.protocol]
             report = import_file(
