@@ -34,7 +34,7 @@ from snds import config
 from snds.catalog.committed import load_tables
 from snds.conformity.checks import project_rules
 from snds.conformity.validate import validate_delivery
-from snds.dbt import dbt_database, run_dbt
+from snds.dbt import dbt_database, parse_project
 from snds.ingest import ingest_delivery
 from snds.promotion import Promotion, promote
 from snds.synth import SynthSpec, synthesize
@@ -100,7 +100,7 @@ def receive(work: Path, deliveries: list[SplitDelivery], warm: bool = False) -> 
     manifest = None
     if warm:
         with dbt_database(database):
-            manifest = run_dbt("parse", "--quiet", target_path=target).result.result
+            manifest = parse_project("--quiet", target_path=target)
     steps: list[Step] = []
     print(_header(), flush=True)
     for delivery in deliveries:

@@ -35,7 +35,7 @@ from snds import config
 from snds.catalog.committed import CatalogTable, load_tables
 from snds.conformity.checks import project_rules
 from snds.conformity.validate import validate_delivery
-from snds.dbt import run_dbt
+from snds.dbt import parse_project, run_dbt
 from snds.ingest import ingest_delivery
 from snds.keys import store
 from snds.landing import init_landing
@@ -126,7 +126,7 @@ def main() -> None:
         months, next_month = flow_months[: args.months], flow_months[args.months]
         os.environ["SNDS_DUCKDB_PATH"] = str(database)
         quiet = ("--quiet", "--log-level", "none")
-        manifest = run_dbt("parse", *quiet, target_path=target).result.result  # once: every dbt step below reuses it
+        manifest = parse_project(*quiet, target_path=target)  # once: every dbt step below reuses it
         init_landing(database, tables)
         with duckdb.connect(str(database)) as con:
             store.init_platform(con, secrets.token_bytes(32))

@@ -52,20 +52,20 @@ def _child(delivery: Path, scratch: Path) -> dict:
     from snds.catalog.committed import load_tables
     from snds.conformity.checks import project_rules
     from snds.conformity.validate import validate_delivery
-    from snds.dbt import dbt_database, run_dbt
+    from snds.dbt import dbt_database, parse_project
     from snds.ingest import ingest_delivery
     from snds.landing import init_landing
     from snds.reference_delivery import build_reference_delivery
 
     tables = load_tables()
-    database = scratch / "bench.duckdb"
+    database = scratch / "warehouse.duckdb"  # the name of the parse kept for the checkout (dbt's database name)
     with dbt_database(database):
         init_landing(database, tables)
         codes = build_reference_delivery(config.reference_dir(), scratch / "REFERENCE", tables)
         ingest_delivery(codes.directory, database, tables)
         rules = project_rules(tables)
-        # dbt's parse, once for the untimed steps; it leaves the partial parse warm for the timed validation
-        manifest = run_dbt("parse", "--quiet", target_path=scratch / "target").result.result
+        # dbt's parse, once for the untimed steps; kept for the checkout, the timed validation loads it again
+        manifest = parse_project("--quiet", target_path=scratch / "target")
         # code lists become usable
         validate_delivery(database, codes.directory.name, rules, scratch / "target", manifest=manifest)
         started = time.perf_counter()

@@ -15,6 +15,7 @@ from dbt.cli.main import dbtRunner, dbtRunnerResult
 from dbt.contracts.graph.manifest import Manifest
 
 from snds.config import PROFILES_DIR, PROJECT_ROOT
+from snds.dbt_slice import save_parse, saved_parse
 
 DUCKDB_ONLY = "duckdb_only"  # the tag of models that run on DuckDB alone (Splink's linkage)
 ORACLE_OFFLINE_TARGET = "oracle_offline"
@@ -103,6 +104,18 @@ def run_dbt(*args: str, target_path: Path | None = None, manifest: Manifest | No
     return DbtRun(result, path)
 
 
+def parse_project(*options: str, target_path: Path | None = None, dbt_target: str | None = None) -> Manifest:
+    """The whole project parsed for `dbt_target` (the profile's default when None): the parse kept for this checkout
+    while nothing dbt reads has changed (`snds.dbt_slice.saved_parse`: seconds, for a database in any folder), else
+    `dbt parse <options>`, kept for the next."""
+    manifest = saved_parse(dbt_target)
+    if manifest is None:
+        selected = ("--target", dbt_target) if dbt_target else ()
+        manifest = run_dbt("parse", *options, *selected, target_path=target_path).result.result
+        save_parse(manifest, dbt_target)
+    return manifest
+
+
 class InlineCompiler:
     """Compile SQL snippets (Jinja with the project's macros and sources), parsing the project once: a compile with
     the parsed manifest in memory, no relation cache and no JSON written takes about a second instead of twenty.
@@ -117,14 +130,15 @@ class InlineCompiler:
         dbt_target: str | None = None,
         manifest: Manifest | None = None,
     ) -> None:
-        self.target_path, self.database = target_path, database
+        self.target_path, self.database, self.dbt_target = target_path, database, dbt_target
         self._options = ("--quiet", "--log-level", "none", *(("--target", dbt_target) if dbt_target else ()))
         self._manifest = manifest
 
     def compile(self, sql: str) -> str:
         with dbt_database(self.database) if self.database else nullcontext():
             if self._manifest is None:
-                self._manifest = run_dbt("parse", *self._options, target_path=self.target_path).result.result
+                quiet = ("--quiet", "--log-level", "none")
+                self._manifest = parse_project(*quiet, target_path=self.target_path, dbt_target=self.dbt_target)
             run = run_dbt(
                 "compile",
                 *self._options,

@@ -12,6 +12,11 @@ The slice is reused only while a fingerprint of everything it was cut from is un
 folder, the files the slice's nodes are defined in, ALWAYS_READ, PROPERTIES, the names under LISTED, the
 environment, LIBRARIES and this module). Otherwise dbt parses the project (its own partial parse) and the slice is
 cut again. A plain `dbt build` never uses it.
+
+The whole parse is kept the same way (`saved_parse`, `save_parse`), once per checkout and dbt target in PARSES_DIR:
+dbt's own partial parse starts over for a DuckDB file in another folder (the path is in its profile hash), a full
+parse of a minute for each test's or benchmark's scratch database. The DuckDB file counts by its name only (dbt names
+the database after it; its folder shapes no parse), and dbt's target and log paths not at all.
 """
 
 from __future__ import annotations
@@ -31,7 +36,9 @@ from dbt.version import __version__ as DBT_VERSION
 from snds.config import PROJECT_ROOT
 
 SLICES_DIR = "snds_slices"  # inside dbt's target path
-FORMAT = 2  # the slice file's layout; a change invalidates every slice
+PARSES_DIR = "target/snds_parses"  # inside the checkout: the whole parse of each dbt target, whatever the database
+WHOLE = ("models", "seeds", "tests")  # read whole for the whole parse's fingerprint
+FORMAT = 3  # the kept files' layout; a change invalidates every slice and parse kept
 # Read whole: what any node's compilation or the parse's file list may depend on
 ALWAYS_READ = (
     "dbt_project.yml", "profiles", "macros", "tests/dbt", ".dbtignore", "packages.yml", "dependencies.yml",
@@ -41,6 +48,8 @@ ALWAYS_READ = (
 PROPERTIES = "models"
 LISTED = ("models", "seeds", "tests")  # every path under them listed, not read: a new or moved file cuts again
 ENVIRONMENT_PREFIXES = ("SNDS_", "DBT_")
+DATABASE_FILE = "SNDS_DUCKDB_PATH"  # counts by the file's name: dbt names the database after it
+WRITE_LOCATIONS = ("DBT_TARGET_PATH", "DBT_LOG_PATH")  # where dbt writes: shapes no parse
 CREDENTIAL_WORDS = ("PASSWORD", "SECRET", "TOKEN")  # never hashed into the readable fingerprint (they shape no parse)
 LOOKUPS = (  # Manifest's private caches: a slice must not answer from the whole project's
     "_doc_lookup", "_source_lookup", "_ref_lookup", "_metric_lookup", "_saved_query_lookup",
@@ -67,16 +76,13 @@ def sliced_manifest(
     have what the slice does not carry, or a file changed while dbt parsed, the whole
     parsed manifest is used and nothing is saved (see `_needs_whole`)."""
     slice_path, meta_path = _paths(folder, target_path)
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        files, env = _safe_paths(root, meta["files"]), [str(name) for name in meta["env"]]
-        if meta.get("format") == FORMAT and meta.get("fingerprint") == _fingerprint(root, folder, files, env):
-            data = slice_path.read_bytes()
-            if hashlib.sha256(data).hexdigest() == meta.get("slice_sha256"):  # the slice this meta was written with
-                manifest = Manifest.from_msgpack(data, decoder=extended_mashumuro_decoder)
-                return Slice(_ready(manifest), reused=True)
-    except Exception:
-        pass  # no slice yet, or one unreadable in any way (file, msgpack, dbt's classes): cut it again
+
+    def fingerprint(meta: dict) -> str:
+        return _fingerprint(root, folder, _safe_paths(root, meta["files"]), [str(name) for name in meta["env"]])
+
+    saved = _load(slice_path, meta_path, fingerprint)
+    if saved is not None:
+        return Slice(saved, reused=True)
     full = parse()
     if _needs_whole(full, folder):
         return Slice(full, reused=False)
@@ -84,13 +90,48 @@ def sliced_manifest(
     files, env = sorted(_defining_files(cut)), sorted(_environment_names(full))
     if _changed_since_parse(full, root, _expand(root, [str(folder), *ALWAYS_READ, *files])):
         return Slice(_ready(cut), reused=False)  # what dbt parsed is not what is on disk now: not kept
-    data = cut.to_msgpack(extended_mashumaro_encoder)
-    meta = {"format": FORMAT, "folder": str(folder), "files": files, "env": env}
-    meta |= {"fingerprint": _fingerprint(root, folder, files, env), "slice_sha256": hashlib.sha256(data).hexdigest()}
-    slice_path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(slice_path, data)
-    write_atomically(meta_path, (json.dumps(meta, indent=1) + "\n").encode())
+    meta = {"folder": str(folder), "files": files, "env": env}
+    _save(cut, slice_path, meta_path, meta | {"fingerprint": _fingerprint(root, folder, files, env)})
     return Slice(_ready(cut), reused=False)
+
+
+def saved_parse(dbt_target: str | None = None, root: Path = PROJECT_ROOT) -> Manifest | None:
+    """The whole parse of the project for `dbt_target` (None: the profile's default) that `save_parse` kept, when
+    nothing it was parsed from has changed since (WHOLE and what any parse reads: `inputs_fingerprint`); else None."""
+    data_path, meta_path = _parse_paths(root, dbt_target)
+    return _load(data_path, meta_path, lambda meta: _whole_fingerprint(root, [str(name) for name in meta["env"]]))
+
+
+def save_parse(manifest: Manifest, dbt_target: str | None = None, root: Path = PROJECT_ROOT) -> None:
+    """Keep dbt's whole parse of the project for `dbt_target` (`saved_parse`), unless a file it read changed
+    while dbt parsed."""
+    if _changed_since_parse(manifest, root, _expand(root, [*WHOLE, *ALWAYS_READ])):
+        return
+    env = sorted(_environment_names(manifest))
+    data_path, meta_path = _parse_paths(root, dbt_target)
+    kept = replace(manifest, flat_graph={})  # half its size: rebuilt when read back (`_ready`)
+    _save(kept, data_path, meta_path, {"env": env, "fingerprint": _whole_fingerprint(root, env)})
+
+
+def _load(data_path: Path, meta_path: Path, fingerprint: Callable[[dict], str]) -> Manifest | None:
+    """The manifest kept at `data_path` when its meta's fingerprint is `fingerprint(meta)` now, else None."""
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if meta.get("format") == FORMAT and meta.get("fingerprint") == fingerprint(meta):
+            data = data_path.read_bytes()
+            if hashlib.sha256(data).hexdigest() == meta.get("sha256"):  # the manifest this meta was written with
+                return _ready(Manifest.from_msgpack(data, decoder=extended_mashumuro_decoder))
+    except Exception:
+        pass  # nothing kept yet, or unreadable in any way (file, msgpack, dbt's classes): parsed again
+    return None
+
+
+def _save(manifest: Manifest, data_path: Path, meta_path: Path, meta: dict) -> None:
+    data = manifest.to_msgpack(extended_mashumaro_encoder)
+    meta = {"format": FORMAT, **meta, "sha256": hashlib.sha256(data).hexdigest()}
+    data_path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(data_path, data)
+    write_atomically(meta_path, (json.dumps(meta, indent=1) + "\n").encode())
 
 
 def _needs_whole(full: Manifest, folder: PurePosixPath) -> bool:
@@ -222,6 +263,14 @@ def _paths(folder: PurePosixPath, target_path: Path) -> tuple[Path, Path]:
     return base / f"{name}.msgpack", base / f"{name}.json"
 
 
+def _parse_paths(root: Path, dbt_target: str | None) -> tuple[Path, Path]:
+    name = dbt_target or "default"
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"dbt target {dbt_target!r}: letters, digits and _ only")
+    base = root / PARSES_DIR
+    return base / f"{name}.msgpack", base / f"{name}.json"
+
+
 def _defining_files(cut: Manifest) -> set[str]:
     """The files (relative to the project) the slice's nodes and sources are defined or described in."""
     entries: Iterable = [*cut.nodes.values(), *cut.sources.values(), *cut.exposures.values()]
@@ -244,10 +293,15 @@ def _fingerprint(root: Path, folder: PurePosixPath, files: list[str], env_names:
     return inputs_fingerprint(root, [str(folder), *files], env_names)
 
 
+def _whole_fingerprint(root: Path, env_names: list[str]) -> str:
+    return inputs_fingerprint(root, list(WHOLE), env_names)
+
+
 def inputs_fingerprint(root: Path, paths: list[str], env_names: list[str] | tuple[str, ...] = ()) -> str:
     """A digest of what a dbt parse of the project reads beyond `paths` (files or folders): every macro, data test,
     properties YAML, `dbt_project.yml`, profiles, the names of the model, seed and test files, the environment
-    (credentials excepted), dbt's libraries and this module. Equal digests: the parse would give the same result."""
+    (credentials and WRITE_LOCATIONS excepted, DATABASE_FILE by its name), dbt's libraries and this module. Equal
+    digests: the parse would give the same result."""
     digest = hashlib.sha256()
     digest.update(f"{FORMAT}|{_library_versions()}|{sys.version}\n".encode())
     digest.update(hashlib.sha256(Path(__file__).read_bytes()).digest())  # this module: how the slice is cut
@@ -262,10 +316,11 @@ def inputs_fingerprint(root: Path, paths: list[str], env_names: list[str] | tupl
         except OSError:
             digest.update(b"(unreadable)")
     environment = {
-        name: value
+        name: Path(value).name if name == DATABASE_FILE else value
         for name, value in os.environ.items()
         if (name.startswith(ENVIRONMENT_PREFIXES) or name in env_names)
         and not any(word in name.upper() for word in CREDENTIAL_WORDS)
+        and name not in WRITE_LOCATIONS
     }
     digest.update(json.dumps(sorted(environment.items())).encode())
     return digest.hexdigest()

@@ -86,14 +86,18 @@ def dbt_target(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def parsed_project(scratch_database: Path, dbt_target: Path, tmp_path_factory: pytest.TempPathFactory) -> DbtRun:
-    """`dbt parse` of the project on the scratch database, once per worker; its manifest.json is published for the
-    other workers' `manifest` (the first to parse publishes, while the others wait)."""
+    """`dbt parse` of the project on the scratch database, once per worker (its target keeps dbt's partial parse for
+    the tests that start from it); its manifest.json is published for the other workers' `manifest` (the first to
+    parse publishes, while the others wait), and the parse kept for the checkout (`snds.dbt.parse_project`: the
+    benchmarks' runs load it rather than parse again)."""
     from snds.dbt import run_dbt
+    from snds.dbt_slice import save_parse
 
     with run_wide(tmp_path_factory, "parsed_project") as shared:
         run = run_dbt("parse", target_path=dbt_target)
         if not (shared / "manifest.json").exists():
             shutil.copy(run.target_path / "manifest.json", shared / "manifest.json")
+            save_parse(run.result.result)
     return run
 
 

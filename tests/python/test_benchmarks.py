@@ -14,6 +14,10 @@ import pytest
 from benchmark_runs import run_benchmark
 from project_warehouse import Warehouse
 
+# the project parsed and kept for the checkout first: each benchmark's dbt steps load it (seconds) instead of parsing
+# the project again for its own new database (a minute each)
+pytestmark = pytest.mark.usefixtures("parsed_project")
+
 
 def test_ingest_benchmark_runs(tmp_path: Path) -> None:
     output = run_benchmark("ingest_vs_duckdb.py", "--delivery", str(tmp_path / "D"), "--patients", "300")

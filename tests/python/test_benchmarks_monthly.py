@@ -9,6 +9,10 @@ import pytest
 
 from benchmark_runs import run_benchmark
 
+# the project parsed and kept for the checkout first: each benchmark's dbt steps load it (seconds) instead of parsing
+# the project again for its own new database (a minute each)
+pytestmark = pytest.mark.usefixtures("parsed_project")
+
 
 @pytest.mark.slow
 def test_pseudonymisation_benchmark_runs() -> None:

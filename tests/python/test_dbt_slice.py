@@ -9,7 +9,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 from dbt.contracts.graph.manifest import Manifest
 
-from snds.dbt_slice import SLICES_DIR, cut_slice, sliced_manifest
+from snds.dbt_slice import PARSES_DIR, SLICES_DIR, cut_slice, save_parse, saved_parse, sliced_manifest
 
 P_T2D = PurePosixPath("models/projects/p_t2d")
 
@@ -86,3 +86,27 @@ def test_the_slice_is_reused_until_what_it_was_cut_from_changes(
     meta = target / SLICES_DIR / "models__projects__p_x.json"
     meta.write_text(meta.read_text(encoding="utf-8").replace('"files": []', '"files": ["../../etc"]'), "utf-8")
     assert not reused(), "a meta file naming a path outside the project is not trusted"
+
+
+def test_the_whole_parse_is_kept_for_any_database_of_the_same_name_until_a_file_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _project(tmp_path / "project")
+    monkeypatch.setenv("SNDS_DUCKDB_PATH", str(tmp_path / "one" / "warehouse.duckdb"))
+    assert saved_parse(root=root) is None
+    save_parse(Manifest(), root=root)
+    assert (root / PARSES_DIR / "default.json").is_file() and saved_parse("oracle_offline", root) is None
+    monkeypatch.setenv("SNDS_DUCKDB_PATH", str(tmp_path / "two" / "warehouse.duckdb"))
+    monkeypatch.setenv("DBT_LOG_PATH", str(tmp_path / "logs"))
+    assert saved_parse(root=root) is not None, "the database's folder and dbt's log path shape no parse"
+    changes = [
+        lambda: monkeypatch.setenv("SNDS_DUCKDB_PATH", str(tmp_path / "two" / "other.duckdb")),  # another database
+        lambda: (root / "models/elsewhere/other.sql").write_text("select 4 as y\n", encoding="utf-8"),
+        lambda: (root / "seeds/new.csv").parent.mkdir() or (root / "seeds/new.csv").write_text("a\n1\n", "utf-8"),
+        lambda: (root / PARSES_DIR / "default.msgpack").write_bytes(b"not a manifest"),
+    ]
+    for number, change in enumerate(changes, start=1):
+        save_parse(Manifest(), root=root)
+        assert saved_parse(root=root) is not None
+        change()
+        assert saved_parse(root=root) is None, f"change {number} not seen"

@@ -129,7 +129,16 @@ def project_build(project_id: str, database: Path | None, report_dir: Path | Non
     from datetime import date
 
     from snds.cli_common import EXIT_DATA
-    from snds.dbt import BUILD_OPTIONS, DbtError, dbt_database, dbt_environment, default_target_path, gc_paused, run_dbt
+    from snds.dbt import (
+        BUILD_OPTIONS,
+        DbtError,
+        dbt_database,
+        dbt_environment,
+        default_target_path,
+        gc_paused,
+        parse_project,
+        run_dbt,
+    )
     from snds.dbt_slice import sliced_manifest
     from snds.projects.build import (
         ProjectBuildError,
@@ -158,18 +167,18 @@ def project_build(project_id: str, database: Path | None, report_dir: Path | Non
         written, _ = write_generated(config.PROJECT_ROOT, generated)
         console.print(f"project {definition.id}: {written} generated files written; building {selector(definition)}")
         try:
-            # the commit through the environment, not --vars (other --vars than the last invocation's: a full parse);
-            # dbt gets the project's slice of the parsed project, parsed again only when its sources changed
-            commit = git_commit(config.PROJECT_ROOT)
-            with dbt_database(database), dbt_environment("SNDS_GIT_COMMIT", commit), gc_paused():
+            # dbt gets the project's slice of the parsed project, parsed again only when its sources changed; the
+            # commit through the environment at run time (the models read it when they run, the parse keeps none)
+            with dbt_database(database), gc_paused():
                 cut = sliced_manifest(
                     project_folder(definition),
                     default_target_path(),
-                    lambda: run_dbt("parse", "--no-write-json", "--quiet").result.result,
+                    lambda: parse_project("--no-write-json", "--quiet"),
                 )
                 how = "unchanged" if cut.reused else "parsed again (the project, a macro or the dbt set-up changed)"
                 console.print(f"project {definition.id}: its slice of the dbt project {how}", highlight=False)
-                run_dbt("build", "--select", selector(definition), *BUILD_OPTIONS, manifest=cut.manifest)
+                with dbt_environment("SNDS_GIT_COMMIT", git_commit(config.PROJECT_ROOT)):
+                    run_dbt("build", "--select", selector(definition), *BUILD_OPTIONS, manifest=cut.manifest)
         except DbtError as error:
             fail(f"project {definition.id}: {error}", EXIT_DATA)
         console.print(f"project {definition.id}: built in schema {schema(definition)}")
