@@ -131,14 +131,14 @@ class InlineCompiler:
         manifest: Manifest | None = None,
     ) -> None:
         self.target_path, self.database, self.dbt_target = target_path, database, dbt_target
-        self._options = ("--quiet", "--log-level", "none", *(("--target", dbt_target) if dbt_target else ()))
+        self._quiet = ("--quiet", "--log-level", "none")
+        self._options = (*self._quiet, *(("--target", dbt_target) if dbt_target else ()))
         self._manifest = manifest
 
     def compile(self, sql: str) -> str:
         with dbt_database(self.database) if self.database else nullcontext():
             if self._manifest is None:
-                quiet = ("--quiet", "--log-level", "none")
-                self._manifest = parse_project(*quiet, target_path=self.target_path, dbt_target=self.dbt_target)
+                self._manifest = parse_project(*self._quiet, target_path=self.target_path, dbt_target=self.dbt_target)
             run = run_dbt(
                 "compile",
                 *self._options,
