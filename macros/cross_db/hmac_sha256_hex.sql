@@ -20,3 +20,8 @@ sha256({{ key }}.opad || unhex(sha256({{ key }}.ipad || encode({{ value }}))))
 {% macro oracle__hmac_sha256_hex(value, key) -%}
 case when {{ value }} is not null then lower(rawtohex(standard_hash(utl_raw.concat({{ key }}.opad, standard_hash(utl_raw.concat({{ key }}.ipad, utl_i18n.string_to_raw({{ value }}, 'AL32UTF8')), 'SHA256')), 'SHA256'))) end
 {%- endmacro %}
+
+{#- PostgreSQL 11+: sha256(bytea) is built in; the pads are bytea. -#}
+{% macro postgres__hmac_sha256_hex(value, key) -%}
+encode(sha256({{ key }}.opad || sha256({{ key }}.ipad || convert_to({{ value }}, 'UTF8'))), 'hex')
+{%- endmacro %}

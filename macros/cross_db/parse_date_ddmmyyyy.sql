@@ -19,3 +19,10 @@ cast(try_strptime({{ value }}, '%d%m%Y') as date)
 case when regexp_like({{ value }}, '^(0[1-9]|[12][0-9]|3[01])(0[1-9]|1[0-2])[0-9]{4}$')
 then to_date({{ value }}, 'DDMMYYYY') end
 {%- endmacro %}
+
+{#- to_date raises on text that is no date: the shape is checked first, then the day itself (30 February). -#}
+{% macro postgres__parse_date_ddmmyyyy(value) -%}
+case when {{ value }} ~ '^(0[1-9]|[12][0-9]|3[01])(0[1-9]|1[0-2])[0-9]{4}$'
+and pg_input_is_valid(substr({{ value }}, 5, 4) || '-' || substr({{ value }}, 3, 2) || '-' || substr({{ value }}, 1, 2), 'date')
+then to_date({{ value }}, 'DDMMYYYY') end
+{%- endmacro %}

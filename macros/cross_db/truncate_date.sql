@@ -15,3 +15,8 @@ date_trunc('{{ part }}', {{ value }})
 {% macro oracle__truncate_date(value, part) -%}
 trunc({{ value }}, '{{ 'MM' if part == 'month' else 'YYYY' }}')
 {%- endmacro %}
+
+{#- PostgreSQL's date_trunc gives a timestamp (with time zone, for a date): cast back to a date, as Oracle's TRUNC. -#}
+{% macro postgres__truncate_date(value, part) -%}
+cast(date_trunc('{{ part }}', {{ value }}) as date)
+{%- endmacro %}

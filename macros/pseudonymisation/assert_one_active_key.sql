@@ -40,3 +40,16 @@ begin
     end if;
 end;
 {%- endmacro %}
+
+{% macro postgres__assert_one_active_key(scope, domain) -%}
+do $assert$
+begin
+    if (
+        select count(*) from {{ ref('pseudonymisation_keys') }}
+        where key_scope = '{{ scope }}' and key_domain = '{{ domain }}' and key_status = 'active'
+    ) <> 1 then
+        raise exception '{{ key_missing_message(scope, domain) }}';
+    end if;
+end
+$assert$
+{%- endmacro %}

@@ -64,7 +64,7 @@ where pending.MODEL_NAME = '{{ name }}'
 {%- for nodes in built | batch(500) -%}
 {%- do run_query(merge_model_builds(nodes)) -%}
 {%- endfor -%}
-{%- do adapter.commit() if built -%}
+{%- do commit_hook_work() if built -%}
 {%- endif -%}
 {%- endmacro %}
 

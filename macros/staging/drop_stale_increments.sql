@@ -69,7 +69,7 @@ Oracle offline compile).
 {%- endfor -%}
 {%- do run_query('delete from ' ~ applied ~ ' where MODEL_NAME in (' ~ literals | join(', ') ~ ')') -%}
 {%- endfor -%}
-{%- do adapter.commit() -%}  {#- the models' own connections must see the tables gone -#}
+{%- do commit_hook_work() -%}  {#- the models' own connections must see the tables gone -#}
 {%- for reason, names in dropped.items() -%}
 {%- do log(
             names | length ~ " incremental models rebuilt in full (" ~ reason ~ "): " ~ names[:5] | join(", ")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import duckdb
+from snds.engine import Connection
 
 AUDIT_DDL = (
     "create schema if not exists audit",
@@ -26,12 +26,12 @@ AUDIT_DDL = (
 )
 
 
-def create_audit_trail(con: duckdb.DuckDBPyConnection) -> None:
+def create_audit_trail(con: Connection) -> None:
     for statement in AUDIT_DDL:
         con.execute(statement)
 
 
-def record(con: duckdb.DuckDBPyConnection, action: str, obj: str, outcome: str, detail: dict) -> None:
+def record(con: Connection, action: str, obj: str, outcome: str, detail: dict) -> None:
     """One event, by the operating system user running the command."""
     con.execute(
         "insert into audit.events values (?, ?, ?, ?, ?, ?)",
@@ -64,7 +64,7 @@ class Event:
         }
 
 
-def events(con: duckdb.DuckDBPyConnection, project_id: str | None = None, limit: int | None = None) -> list[Event]:
+def events(con: Connection, project_id: str | None = None, limit: int | None = None) -> list[Event]:
     """The trail in time order: a project's events (its builds, imports, exports, closure, and its key's `keys.*`
     events, whose object is `project:<ID>`), or the whole trail; with `limit`, the latest events only."""
     found = con.execute(

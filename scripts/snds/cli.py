@@ -11,10 +11,12 @@ import click
 from rich.progress import Progress
 
 from snds import config
+from snds.access.commands import access
 from snds.cli_common import console, database_option, fail, reference_option
 from snds.conformity.commands import validate
 from snds.keys.commands import keys
 from snds.keys.commands import scan as scan_keys
+from snds.postgres_commands import postgres
 from snds.projects.commands import project
 
 if TYPE_CHECKING:
@@ -33,6 +35,8 @@ def main() -> None:
 main.add_command(keys)
 main.add_command(validate)
 main.add_command(project)
+main.add_command(postgres)
+main.add_command(access)
 
 
 def _read_dictionary(reference: Path | None) -> list[DictTable]:

@@ -46,3 +46,12 @@ database_option = click.option(
     default=None,
     help="DuckDB file. Default: $SNDS_DUCKDB_PATH or data/warehouse.duckdb.",
 )
+
+
+target_option = click.option(
+    "--target",
+    type=click.Choice(["duckdb", "postgres"]),
+    default=None,
+    help="The engine whose database the command works on (the dbt target). Default: $SNDS_TARGET or duckdb; "
+    "postgres: the server of `snds postgres start`.",
+)

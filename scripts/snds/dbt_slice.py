@@ -33,6 +33,7 @@ from dbt.contracts.graph.manifest import Manifest
 from dbt.parser.manifest import extended_mashumaro_encoder, extended_mashumuro_decoder
 from dbt.version import __version__ as DBT_VERSION
 
+from snds import postgres_server
 from snds.config import PROJECT_ROOT
 
 SLICES_DIR = "snds_slices"  # inside dbt's target path
@@ -50,6 +51,8 @@ LISTED = ("models", "seeds", "tests")  # every path under them listed, not read:
 ENVIRONMENT_PREFIXES = ("SNDS_", "DBT_")
 DATABASE_FILE = "SNDS_DUCKDB_PATH"  # counts by the file's name: dbt names the database after it
 WRITE_LOCATIONS = ("DBT_TARGET_PATH", "DBT_LOG_PATH")  # where dbt writes: shapes no parse
+# How dbt reaches the PostgreSQL server (its database's name does count): shapes no parse either
+CONNECTION_ONLY = (postgres_server.HOST_VARIABLE, postgres_server.PORT_VARIABLE, postgres_server.USER_VARIABLE)
 CREDENTIAL_WORDS = ("PASSWORD", "SECRET", "TOKEN")  # never hashed into the readable fingerprint (they shape no parse)
 LOOKUPS = (  # Manifest's private caches: a slice must not answer from the whole project's
     "_doc_lookup", "_source_lookup", "_ref_lookup", "_metric_lookup", "_saved_query_lookup",
@@ -300,8 +303,8 @@ def _whole_fingerprint(root: Path, env_names: list[str]) -> str:
 def inputs_fingerprint(root: Path, paths: list[str], env_names: list[str] | tuple[str, ...] = ()) -> str:
     """A digest of what a dbt parse of the project reads beyond `paths` (files or folders): every macro, data test,
     properties YAML, `dbt_project.yml`, profiles, the names of the model, seed and test files, the environment
-    (credentials and WRITE_LOCATIONS excepted, DATABASE_FILE by its name), dbt's libraries and this module. Equal
-    digests: the parse would give the same result."""
+    (credentials, WRITE_LOCATIONS and CONNECTION_ONLY excepted, DATABASE_FILE by its name), dbt's libraries and
+    this module. Equal digests: the parse would give the same result."""
     digest = hashlib.sha256()
     digest.update(f"{FORMAT}|{_library_versions()}|{sys.version}\n".encode())
     digest.update(hashlib.sha256(Path(__file__).read_bytes()).digest())  # this module: how the slice is cut
@@ -320,7 +323,7 @@ def inputs_fingerprint(root: Path, paths: list[str], env_names: list[str] | tupl
         for name, value in os.environ.items()
         if (name.startswith(ENVIRONMENT_PREFIXES) or name in env_names)
         and not any(word in name.upper() for word in CREDENTIAL_WORDS)
-        and name not in WRITE_LOCATIONS
+        and name not in WRITE_LOCATIONS + CONNECTION_ONLY
     }
     digest.update(json.dumps(sorted(environment.items())).encode())
     return digest.hexdigest()

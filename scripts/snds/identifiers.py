@@ -23,9 +23,12 @@ def _checked(kind: str, value: str, pattern: re.Pattern[str], rule: str) -> str:
     return value
 
 
+PROJECT_SCHEMA_PREFIX = "project_"
+
+
 def project_schema(project_id: str) -> str:
     """The schema of a project's tables, `project_<id>` in lower case, for an id that matched PROJECT_ID."""
-    return f"project_{project_id.lower()}"
+    return f"{PROJECT_SCHEMA_PREFIX}{project_id.lower()}"
 
 
 def delivery_id(value: str) -> str:

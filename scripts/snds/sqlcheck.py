@@ -222,3 +222,19 @@ _SQL_FILE = re.compile(r"\.sql$")
 
 def sql_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() and _SQL_FILE.search(p.name))
+
+
+def check_oracle_script(sql: str) -> list[Finding]:
+    """A script of PL/SQL blocks and DDL (the access plan for the DBA): it must parse under sqlfluff's Oracle
+    grammar, which reads PL/SQL blocks, GRANT and REVOKE (sqlglot reads none of them). The text inside an
+    `execute immediate` string is not parsed."""
+    from sqlfluff.core import FluffConfig, Linter
+
+    linter = Linter(config=FluffConfig(overrides={"dialect": "oracle"}))
+    try:
+        parsed = linter.parse_string(sql)
+    except RuntimeError as error:  # sqlfluff stops on a keyword its Oracle grammar lacks
+        return [Finding("grammar", f"does not parse as Oracle SQL or PL/SQL: {str(error).splitlines()[0]}")]
+    return [
+        Finding("grammar", f"does not parse as Oracle SQL or PL/SQL: {v.desc()}", v.line_no) for v in parsed.violations
+    ]

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
 from hmac_vectors import hmac_vector_sql
+from snds.access.declarations import load_declarations
+from snds.access.plan import changes_from_any_state, script, with_sql
+from snds.access.rights import declared_rights
 from snds.catalog.committed import load_tables
 from snds.conformity.checks import examples_call, macro_call, month_column, project_rules, table_checks
 from snds.conformity.validate import compile_parts
 from snds.dbt import DUCKDB_ONLY, ORACLE_OFFLINE_TARGET, DbtRun, InlineCompiler, compile_oracle_offline
 from snds.oracle_check import check_compiled_project
-from snds.sqlcheck import check_sql, sql_files
+from snds.sqlcheck import check_oracle_script, check_sql, sql_files
 
 pytestmark = pytest.mark.slow
 
@@ -111,3 +116,20 @@ def test_conformity_queries_compile_for_oracle_and_pass_the_check(oracle: Inline
             assert ("count(*) over (partition by" in sql) == bool(rules.tables[part].primary_key)
         assert not check_sql(sql), (part, check_sql(sql))
     assert kinds >= {"foreign_key", "date_in_year", "start_before_end", "birth_before_event", "cleaning_flag"}
+
+
+def test_the_access_plan_for_oracle_compiles_and_parses_as_oracle_sql_and_plsql(oracle: InlineCompiler) -> None:
+    people = load_declarations()
+    day = date(2026, 12, 1)
+    declared = declared_rights(people, ("P_MI", "P_T2D"), day, "snds")
+    changes = with_sql(changes_from_any_state(declared, people, "snds"), oracle)
+    text = script(changes, "oracle", day)
+    assert not check_oracle_script(text), check_oracle_script(text)[:3]
+    assert 'grant "SNDS_P_T2D_READER" to "AMARTIN";' in text
+    assert 'execute immediate \'revoke "SNDS_P_T2D_READER" from "DMOREAU"\'' in text  # the right that ended
+    assert "execute immediate 'revoke create session from \"DMOREAU\"'" in text  # no active right: no login
+    assert "execute immediate 'create user \"AUDIT\" no authentication'" in text  # a name Oracle reserves, quoted
+    keys = [c for c in changes if c.action == "grant_reads" and c.names[0] == "keys"]
+    assert [c.names[1] for c in keys] == ["snds_pseudonymisation"]
+    assert "for t in (select table_name from dba_tables where owner = 'KEYS') loop" in keys[0].sql
+    assert check_oracle_script("grant select on all tables in schema x to y;\n")  # PostgreSQL's form is refused

@@ -28,6 +28,8 @@ from snds.catalog.rendering import HEADER, yaml_file
 STAGING_ROOT = PurePosixPath("models/staging/snds")
 SEEDS_ROOT = PurePosixPath("seeds/catalog")
 GENERATED_ROOTS = (STAGING_ROOT, SEEDS_ROOT, PSEUDONYMISATION_ROOT, GENERATED_MACROS_ROOT)
+# The landing tables are created unquoted (as every relation of the project: `quoting` in dbt_project.yml).
+UNQUOTED = {"database": False, "schema": False, "identifier": False}
 
 
 def render_all(catalog: Catalog, conventions: Conventions) -> dict[PurePosixPath, str]:
@@ -350,6 +352,7 @@ def render_staging(catalog: Catalog, conventions: Conventions) -> dict[PurePosix
                     {
                         "name": "landing",
                         "schema": "landing",
+                        "quoting": UNQUOTED,
                         "description": "Typed CNAM deliveries as loaded by `snds ingest`, one table per SNDS table.",
                         "tables": [{"name": t.name} for t in tables],
                     }

@@ -9,20 +9,22 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import click
-import duckdb
 
-from snds import config
-from snds.cli_common import console, database_option, fail
+from snds import config, engine
+from snds.cli_common import EXIT_TOOL, console, database_option, fail, target_option
+from snds.engine import Connection, EngineError
 from snds.keys import leaks, store
 from snds.keys.material import DEFAULT_SECRET_ENV, KeyRefused, read_secret, write_new_secret
+from snds.warehouse import WarehouseError
 
 
 @contextmanager
-def _store(database: Path | None) -> Iterator[duckdb.DuckDBPyConnection]:
-    path = database or config.database_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with duckdb.connect(str(path)) as con:
-        yield con
+def _store(target: str | None, database: Path | None) -> Iterator[Connection]:
+    try:
+        with engine.connect(target or engine.default_target(), database, create=True) as con:
+            yield con
+    except (EngineError, WarehouseError) as error:
+        fail(str(error), EXIT_TOOL)
 
 
 def _secret_options(command: Callable) -> Callable:
@@ -76,9 +78,12 @@ def generate(path: Path) -> None:
 @_secret_options
 @click.option("--project", default=None, help="Create a random key for this research project instead.")
 @database_option
-def init(from_file: Path | None, from_env: str | None, project: str | None, database: Path | None) -> None:
+@target_option
+def init(
+    from_file: Path | None, from_env: str | None, project: str | None, database: Path | None, target: str | None
+) -> None:
     """Load the platform key (derived from the secret), or create a project's key."""
-    with _store(database) as con:
+    with _store(target, database) as con:
         if project is not None:
             if from_file or from_env:
                 fail("a project key is random: --from-file and --from-env apply to the platform key only")
@@ -94,9 +99,10 @@ def init(from_file: Path | None, from_env: str | None, project: str | None, data
 @keys.command("rotate")
 @_secret_options
 @database_option
-def rotate(from_file: Path | None, from_env: str | None, database: Path | None) -> None:
+@target_option
+def rotate(from_file: Path | None, from_env: str | None, database: Path | None, target: str | None) -> None:
     """Renew the platform key: the new key becomes active, the current one is kept until `retire`."""
-    with _store(database) as con:
+    with _store(target, database) as con:
         try:
             secret = _secret(from_file, from_env)
         except KeyRefused as error:
@@ -110,9 +116,10 @@ def rotate(from_file: Path | None, from_env: str | None, database: Path | None) 
 @keys.command("retire")
 @click.option("--project", default=None, help="Destroy this closed project's key instead.")
 @database_option
-def retire(project: str | None, database: Path | None) -> None:
+@target_option
+def retire(project: str | None, database: Path | None, target: str | None) -> None:
     """Destroy the previous platform key once the base is rebuilt under the new one (or a project's key)."""
-    with _store(database) as con:
+    with _store(target, database) as con:
         if project is not None:
             _run(lambda: store.retire_project(con, project), f"project {project}: key {{key_id}} destroyed")
         else:
@@ -122,9 +129,10 @@ def retire(project: str | None, database: Path | None) -> None:
 @keys.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print the keys as JSON on stdout.")
 @database_option
-def list_(as_json: bool, database: Path | None) -> None:
+@target_option
+def list_(as_json: bool, database: Path | None, target: str | None) -> None:
     """Keys by scope, domain and status, with their fingerprints (never the material)."""
-    with _store(database) as con:
+    with _store(target, database) as con:
         store.create_key_store(con)
         found = store.list_keys(con)
     if as_json:
@@ -150,8 +158,14 @@ def list_(as_json: bool, database: Path | None) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON on stdout.")
 @database_option
+@target_option
 def scan(
-    paths: tuple[Path, ...], scan_git: bool, secret_file: Path | None, as_json: bool, database: Path | None
+    paths: tuple[Path, ...],
+    scan_git: bool,
+    secret_file: Path | None,
+    as_json: bool,
+    database: Path | None,
+    target: str | None,
 ) -> None:
     """Fail if any key or pad of the store (or the secret) appears in the work tree or git, in any encoding.
 
@@ -165,7 +179,7 @@ def scan(
     never walked, no symlink is followed. A finding names the file and
     the form, never the key.
     """
-    with _store(database) as con:
+    with _store(target, database) as con:
         store.create_key_store(con)
         needles = leaks.key_store_needles(con)
     if secret_file is not None:

@@ -3,10 +3,11 @@
 What is read (`scan_work_tree`): every file git tracks (its working copy) and every untracked file git does not
 ignore (`git ls-files --cached --others --exclude-standard`), plus the ignored places the platform writes:
 `target/`, `logs/` and all of `data/`. Under `data/` two kinds of file are not read, being the legitimate places
-of key material: the database files (`*.duckdb`, `*.duckdb.wal`, `*.wal`: the key store) and the operator's
-secret file given to the scan (the demo keeps it in `data/secrets/`); any other file there holding key material,
-a copy of the secret included, is a leak. `.git/` and `.venv/` are never walked, and no symlink is followed
-(nothing is reported through one). `scan_git` reads every object git stores, reachable or not.
+of key material: the database files (`*.duckdb`, `*.duckdb.wal`, `*.wal`, and the embedded PostgreSQL server's
+`data/postgres/`: the key store) and the operator's secret file given to the scan (the demo keeps it in
+`data/secrets/`); any other file there holding key material, a copy of the secret included, is a leak. `.git/`
+and `.venv/` are never walked, and no symlink is followed (nothing is reported through one). `scan_git` reads
+every object git stores, reachable or not.
 
 The needles are every form in which a key could leak: the derived keys and their pads from the key store, and
 optionally the operator's secret (as the file holds it and, when that text is hex or base64, decoded), each in
@@ -26,8 +27,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-import duckdb
-
+from snds import postgres_server
+from snds.engine import Connection
 from snds.keys.material import Pads, pads
 
 _CHUNK = 1 << 20
@@ -70,7 +71,7 @@ def key_needles(label: str, key: bytes) -> list[Needle]:
     return [needle for part, raw in parts for needle in _forms(f"{label} {part}", raw)]
 
 
-def key_store_needles(con: duckdb.DuckDBPyConnection) -> list[Needle]:
+def key_store_needles(con: Connection) -> list[Needle]:
     """Every form of every key still held by the store (retired keys have no material left to leak)."""
     rows = con.execute("select KEY_ID, KEY_DOMAIN, IPAD, OPAD from keys.key_material where IPAD is not null")
     return [
@@ -172,14 +173,16 @@ def _git_listed(root: Path) -> set[PurePosixPath]:
 
 
 def not_read(root: Path, secret_file: Path | None) -> Callable[[Path], bool]:
-    """Under `root`/data, the database files and the secret file (by identity, not name) are not read."""
+    """Under `root`/data, the database files (DuckDB's, and the embedded PostgreSQL server's data folder) and the
+    secret file (by identity, not name) are not read."""
     data = Path(os.path.abspath(root / "data"))
+    server = Path(os.path.abspath(root / postgres_server.DEFAULT_DATA_DIR))
     secret = os.stat(secret_file) if secret_file is not None else None
 
     def skipped(path: Path) -> bool:
         if not Path(os.path.abspath(path)).is_relative_to(data):
             return False
-        if path.name.endswith(DATABASE_SUFFIXES):
+        if path.name.endswith(DATABASE_SUFFIXES) or Path(os.path.abspath(path)).is_relative_to(server):
             return True
         return secret is not None and os.path.samestat(os.lstat(path), secret)
 

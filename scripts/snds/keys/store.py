@@ -1,4 +1,4 @@
-"""The key store on DuckDB: `keys.key_material`, written only by `snds keys`, every change audited.
+"""The key store: `keys.key_material` (DuckDB or PostgreSQL), written only by `snds keys`, every change audited.
 
 Life of the platform key: `init` loads version 1 (active); `rotate` loads the next version (active) and keeps
 the current one as `previous`; the next `dbt build` re-pseudonymises the base under the new key (and the
@@ -11,10 +11,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-import duckdb
-
 from snds import audit, identifiers
 from snds.audit import create_audit_trail
+from snds.engine import BINARY_TYPE, Connection, engine_of
 from snds.keys.material import DOMAINS, KeyRefused, derive_platform_key, fingerprint, pads, random_key
 
 PLATFORM = "platform"
@@ -28,8 +27,8 @@ KEY_STORE_DDL = (
     KEY_DOMAIN varchar(16) not null,
     KEY_STATUS varchar(16) not null,
     FINGERPRINT varchar(16) not null,
-    IPAD blob,
-    OPAD blob,
+    IPAD {binary},
+    OPAD {binary},
     CREATED_AT timestamp not null,
     RETIRED_AT timestamp,
     primary key (KEY_ID, KEY_DOMAIN)
@@ -48,9 +47,9 @@ class KeyInfo:
     retired_at: str | None
 
 
-def create_key_store(con: duckdb.DuckDBPyConnection) -> None:
+def create_key_store(con: Connection) -> None:
     for statement in KEY_STORE_DDL:
-        con.execute(statement)
+        con.execute(statement.format(binary=BINARY_TYPE[engine_of(con)]))
 
 
 def project_scope(project_id: str) -> str:
@@ -60,7 +59,7 @@ def project_scope(project_id: str) -> str:
         raise KeyRefused(str(error)) from None
 
 
-def list_keys(con: duckdb.DuckDBPyConnection) -> list[KeyInfo]:
+def list_keys(con: Connection) -> list[KeyInfo]:
     rows = con.execute(
         "select KEY_ID, KEY_SCOPE, KEY_DOMAIN, KEY_STATUS, FINGERPRINT, CREATED_AT, RETIRED_AT "
         "from keys.key_material order by KEY_SCOPE, CREATED_AT, KEY_ID, KEY_DOMAIN"
@@ -68,7 +67,7 @@ def list_keys(con: duckdb.DuckDBPyConnection) -> list[KeyInfo]:
     return [KeyInfo(r[0], r[1], r[2], r[3], r[4], str(r[5]), None if r[6] is None else str(r[6])) for r in rows]
 
 
-def init_platform(con: duckdb.DuckDBPyConnection, secret: bytes) -> str:
+def init_platform(con: Connection, secret: bytes) -> str:
     """Load the first platform key; refused when one exists (rotate it instead)."""
     with _transaction(con, "keys.init", PLATFORM) as event:
         if _keys_with(con, PLATFORM, ("active", "previous")):
@@ -79,7 +78,7 @@ def init_platform(con: duckdb.DuckDBPyConnection, secret: bytes) -> str:
     return key_id
 
 
-def rotate_platform(con: duckdb.DuckDBPyConnection, secret: bytes) -> str:
+def rotate_platform(con: Connection, secret: bytes) -> str:
     """Make a new platform key active and keep the current one as `previous` until it is retired."""
     with _transaction(con, "keys.rotate", PLATFORM) as event:
         active = _keys_with(con, PLATFORM, ("active",))
@@ -104,7 +103,7 @@ def rotate_platform(con: duckdb.DuckDBPyConnection, secret: bytes) -> str:
     return key_id
 
 
-def retire_previous_platform_key(con: duckdb.DuckDBPyConnection) -> str:
+def retire_previous_platform_key(con: Connection) -> str:
     """Destroy the previous platform key, once the base has been re-pseudonymised under the active one."""
     with _transaction(con, "keys.retire", PLATFORM) as event:
         previous = _keys_with(con, PLATFORM, ("previous",))
@@ -123,7 +122,7 @@ def retire_previous_platform_key(con: duckdb.DuckDBPyConnection) -> str:
     return previous[0].key_id
 
 
-def init_project(con: duckdb.DuckDBPyConnection, project_id: str) -> str:
+def init_project(con: Connection, project_id: str) -> str:
     """A random key for one research project's pseudonyms (NUM_ENQ ...)."""
     scope = project_scope(project_id)
     with _transaction(con, "keys.init", scope) as event:
@@ -139,7 +138,7 @@ def init_project(con: duckdb.DuckDBPyConnection, project_id: str) -> str:
     return key_id
 
 
-def retire_project(con: duckdb.DuckDBPyConnection, project_id: str) -> str:
+def retire_project(con: Connection, project_id: str) -> str:
     """Destroy a closed project's key: its pseudonyms can never be computed again."""
     scope = project_scope(project_id)
     with _transaction(con, "keys.retire", scope) as event:
@@ -157,7 +156,7 @@ def retire_project(con: duckdb.DuckDBPyConnection, project_id: str) -> str:
 class _transaction:
     """One transaction per key operation, with its audit event (refusals are audited too)."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, action: str, scope: str) -> None:
+    def __init__(self, con: Connection, action: str, scope: str) -> None:
         self.con, self.action, self.scope = con, action, scope
         self.detail: dict[str, str] = {}
 
@@ -177,16 +176,16 @@ class _transaction:
             audit.record(self.con, self.action, self.scope, "refused", {"error": str(error)})
 
 
-def _keys_with(con: duckdb.DuckDBPyConnection, scope: str, statuses: tuple[str, ...]) -> list[KeyInfo]:
+def _keys_with(con: Connection, scope: str, statuses: tuple[str, ...]) -> list[KeyInfo]:
     return [k for k in list_keys(con) if k.scope == scope and k.status in statuses]
 
 
-def _next_id(con: duckdb.DuckDBPyConnection, scope: str) -> str:
+def _next_id(con: Connection, scope: str) -> str:
     row = con.execute("select count(distinct KEY_ID) from keys.key_material where KEY_SCOPE = ?", [scope]).fetchone()
     return f"{scope}-v{(row[0] if row else 0) + 1}"
 
 
-def _insert(con: duckdb.DuckDBPyConnection, key_id: str, scope: str, keys: dict[str, bytes]) -> None:
+def _insert(con: Connection, key_id: str, scope: str, keys: dict[str, bytes]) -> None:
     now = datetime.now()
     for domain, key in keys.items():
         material = pads(key)
@@ -196,7 +195,7 @@ def _insert(con: duckdb.DuckDBPyConnection, key_id: str, scope: str, keys: dict[
         )
 
 
-def _retire(con: duckdb.DuckDBPyConnection, scope: str, status: str) -> None:
+def _retire(con: Connection, scope: str, status: str) -> None:
     con.execute(
         "update keys.key_material set KEY_STATUS = 'retired', IPAD = null, OPAD = null, RETIRED_AT = ? "
         "where KEY_SCOPE = ? and KEY_STATUS = ?",
@@ -204,12 +203,12 @@ def _retire(con: duckdb.DuckDBPyConnection, scope: str, status: str) -> None:
     )
 
 
-def _tables_in(con: duckdb.DuckDBPyConnection, schema: str) -> set[str]:
+def _tables_in(con: Connection, schema: str) -> set[str]:
     rows = con.execute("select table_name from information_schema.tables where table_schema = ?", [schema])
     return {r[0].upper() for r in rows.fetchall()}
 
 
-def _correspondences_not_under(con: duckdb.DuckDBPyConnection, key_id: str) -> list[str]:
+def _correspondences_not_under(con: Connection, key_id: str) -> list[str]:
     built = _tables_in(con, "keys")
     stale = []
     for name in CORRESPONDENCES:
@@ -222,7 +221,7 @@ def _correspondences_not_under(con: duckdb.DuckDBPyConnection, key_id: str) -> l
     return stale
 
 
-def _tables_with_other_pseudonyms(con: duckdb.DuckDBPyConnection) -> list[str]:
+def _tables_with_other_pseudonyms(con: Connection) -> list[str]:
     """`snds` columns holding a pseudonym that the active correspondences do not give (or placeholders)."""
     from snds.catalog.committed import load_tables
     from snds.catalog.conventions import IdentifierClass, load_conventions

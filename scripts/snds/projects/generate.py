@@ -23,6 +23,8 @@ from typing import Any
 import yaml
 
 from snds import identifiers
+from snds.access.declarations import RESEARCHER
+from snds.access.rights import project_role
 from snds.catalog.committed import CatalogTable
 from snds.catalog.conventions import load_conventions
 from snds.catalog.rendering import json_macro
@@ -66,8 +68,17 @@ def _header(definition: ProjectDefinition) -> str:
     return HEADER.format(id=definition.id, path=f"projects/{definition.path.name}", sha=definition.sha256[:12])
 
 
+class _Jinja(str):
+    """A config value written as a Jinja expression, not as a literal."""
+
+
 def _config(**settings: Any) -> str:
-    rendered = ", ".join(f"{k}={v!r}" for k, v in settings.items())
+    """A model's config call; a model of a project's schema grants reading to the project's reader role."""
+    project_schema = str(settings.get("schema", ""))
+    if project_schema.startswith(identifiers.PROJECT_SCHEMA_PREFIX):
+        reader = project_role(project_schema.removeprefix(identifiers.PROJECT_SCHEMA_PREFIX), RESEARCHER)
+        settings["grants"] = _Jinja(f"grants_where_supported({{'select': [{reader!r}]}})")
+    rendered = ", ".join(f"{k}={v if isinstance(v, _Jinja) else repr(v)}" for k, v in settings.items())
     return "{{ config(" + rendered + ") }}\n"
 
 

@@ -223,8 +223,8 @@ def _report_sql(definition: ProjectDefinition) -> str:
         "    select\n"
         "        0 as pass_number,\n"
         "        'all passes' as criteria,\n"
-        "        null as unique_persons,\n"
-        "        null as persons,\n"
+        "        cast(null as numeric(19)) as unique_persons,\n"  # typed: an untyped null is text on PostgreSQL
+        "        cast(null as numeric(19)) as persons,\n"
         "        max(cohort.subjects) as considered,\n"
         "        sum(per_pass.matched) as matched,\n"
         f"        sum(case when per_pass.pass_number = {len(passes)} then per_pass.ambiguous else 0 end) as ambiguous\n"

@@ -81,10 +81,11 @@ def key_path(parts: Iterable[str | int]) -> str:
     return text or "(top)"
 
 
-def schema_problems(document: Any) -> list[tuple[str, str]]:
-    """Every schema error of `document` as (key path, what was expected), in document order."""
+def schema_problems(document: Any, schema: dict[str, Any] | None = None) -> list[tuple[str, str]]:
+    """Every error of `document` against `schema` (a project definition's by default) as (key path, what was
+    expected), in document order."""
     validator = jsonschema.Draft202012Validator(
-        project_schema(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+        project_schema() if schema is None else schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
     )
     problems = [problem for error in validator.iter_errors(document) for problem in _describe(error)]
     return sorted(set(problems), key=lambda p: (_order(document, p[0]), p))

@@ -1,0 +1,119 @@
+"""One connection to the platform's database, on the engine a command targets: the DuckDB file, or the PostgreSQL
+server that dbt's `postgres` target reaches (the same environment variables, so the same server and user).
+
+The platform's own operations (key store, audit, access rights) write portable SQL with `?` placeholders and bound
+parameters and run it through `Connection`; where the engines differ, the difference is a named fact here
+(`BINARY_TYPE`) or a dispatched dbt macro. Why not `dbt run-operation`: it binds no parameter and writes its
+arguments to dbt's logs, and these operations carry key material and delivered values.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+from snds import postgres_server
+
+ENGINES = ("duckdb", "postgres")  # the dbt targets whose database a command can open
+TARGET_VARIABLE = "SNDS_TARGET"
+BINARY_TYPE = {"duckdb": "blob", "postgres": "bytea"}  # the column type of key material
+
+
+class Connection(Protocol):
+    """What the platform's operations use of a connection: DuckDB's own, or `PostgresConnection`."""
+
+    def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> Any: ...
+    def fetchone(self) -> tuple | None: ...
+    def fetchall(self) -> list[tuple]: ...
+
+
+class EngineError(Exception):
+    """The database of the target cannot be reached: the message says why."""
+
+
+class PostgresConnection:
+    """A psycopg2 connection that reads like DuckDB's: `?` placeholders, `execute` returns the connection, and
+    transactions are explicit statements (`begin`, `commit`, `rollback`), each statement otherwise on its own."""
+
+    engine = "postgres"
+
+    def __init__(self, raw: Any) -> None:
+        raw.autocommit = True
+        self._raw, self._cursor = raw, raw.cursor()
+
+    def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> PostgresConnection:
+        if parameters is None:
+            self._cursor.execute(sql)
+        else:  # psycopg2 writes placeholders %s: a literal % is doubled (the platform's SQL has no `?` in literals)
+            self._cursor.execute(sql.replace("%", "%%").replace("?", "%s"), list(parameters))
+        return self
+
+    def fetchone(self) -> tuple | None:
+        return self._cursor.fetchone()
+
+    def fetchall(self) -> list[tuple]:
+        return self._cursor.fetchall()
+
+    def close(self) -> None:
+        self._raw.close()
+
+    def __enter__(self) -> PostgresConnection:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def engine_of(con: Connection) -> str:
+    return getattr(con, "engine", "duckdb")
+
+
+def default_target() -> str:
+    """`SNDS_TARGET`, else duckdb (the embedded default)."""
+    target = os.environ.get(TARGET_VARIABLE) or "duckdb"
+    if target not in ENGINES:
+        raise EngineError(f"{TARGET_VARIABLE}={target}: the target is one of {', '.join(ENGINES)}")
+    return target
+
+
+def connect_postgres(user: str | None = None) -> PostgresConnection:
+    """The server and database of the `postgres` dbt target, as `user` (default: the target's own user)."""
+    import psycopg2
+
+    host = os.environ.get(postgres_server.HOST_VARIABLE)
+    if not host:
+        raise EngineError(
+            f"{postgres_server.HOST_VARIABLE} is not set: start the server (`snds postgres start`) "
+            "and export the variables it prints"
+        )
+    try:
+        raw = psycopg2.connect(
+            host=host,
+            port=int(os.environ.get(postgres_server.PORT_VARIABLE) or 5432),
+            user=user or os.environ.get(postgres_server.USER_VARIABLE) or postgres_server.SUPERUSER,
+            password=os.environ.get(postgres_server.PASSWORD_VARIABLE) or None,
+            dbname=os.environ.get(postgres_server.DATABASE_VARIABLE) or postgres_server.DATABASE,
+        )
+    except psycopg2.OperationalError as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise EngineError(f"PostgreSQL at {host}: {first}") from None
+    return PostgresConnection(raw)
+
+
+@contextmanager
+def connect(target: str, database: Path | None = None, *, create: bool = False) -> Iterator[Connection]:
+    """The target's database: the DuckDB file (`database`, else the default) or the PostgreSQL server."""
+    if target == "postgres":
+        con = connect_postgres()
+        try:
+            yield con
+        finally:
+            con.close()
+        return
+    from snds import config, warehouse
+
+    with warehouse.connect(database or config.database_path(), create=create) as duck:
+        yield duck

@@ -1,0 +1,241 @@
+"""The platform on a real multi-user server: the embedded PostgreSQL 16 (`pgserver`), started by this module.
+
+Keys are loaded through `snds keys --target postgres`, the keys view is built by dbt's `postgres` target, and the
+keyed hash runs on the server. Access rights come from declarations (`snds access plan|apply|review`) and are
+proved by connecting as each declared person.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from dbt.contracts.graph.manifest import Manifest
+
+from hmac_vectors import VECTORS, hmac_vector_sql
+from snds import postgres_server
+from snds.access.declarations import ACCESS_DIR
+from snds.cli import main
+from snds.dbt import DbtRun, parse_project, run_dbt
+from snds.engine import EngineError, PostgresConnection, connect_postgres
+from snds.keys.material import derive_platform_key, hmac_hex, pseudonym, read_secret, write_new_secret
+
+pytestmark = pytest.mark.slow
+
+DAY = "2026-12-01"
+PROJECT_TABLES = {"project_p_t2d": "cohort", "project_p_mi": "cohort"}  # stand-ins for the extracts
+PLATFORM_TABLES = ("snds.ER_PRS_F", "landing.ER_PRS_F", "keys.key_material", "audit.events")
+
+
+@dataclass(frozen=True)
+class Server:
+    running: postgres_server.RunningServer
+    target: Path
+    secret: Path
+    declarations: Path
+    manifest: Manifest = field(compare=False)  # the project parsed for the postgres target (kept for the checkout)
+
+    def dbt(self, *args: str) -> DbtRun:
+        return run_dbt(*args, "--target", "postgres", target_path=self.target, manifest=self.manifest)
+
+    def cli(self, *args: str) -> str:
+        result = CliRunner().invoke(main, list(args))
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    def reads(self, login: str) -> set[str]:
+        """The tables `login` can select from, connected as `login` (empty when the login is refused)."""
+        try:
+            con = connect_postgres(login)
+        except EngineError as refused:
+            assert "not permitted to log in" in str(refused)
+            return set()
+        readable = set()
+        try:
+            for table in (*(f"{s}.{t}" for s, t in PROJECT_TABLES.items()), *PLATFORM_TABLES):
+                try:
+                    con.execute(f"select count(*) from {table}").fetchone()
+                    readable.add(table)
+                except Exception as error:
+                    assert "permission denied" in str(error)
+        finally:
+            con.close()
+        return readable
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    root = tmp_path_factory.mktemp("postgres")
+    running = postgres_server.start(root / "data")
+    saved = dict(os.environ)
+    os.environ.update(running.environment())
+    os.environ["DBT_TARGET_PATH"] = str(root / "target")  # the CLI's dbt compiles go there, not to the checkout
+    try:
+        manifest = parse_project(target_path=root / "target", dbt_target="postgres")
+        here = Server(running, root / "target", root / "platform.secret", root / "access", manifest)
+        write_new_secret(here.secret)
+        yield here
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        postgres_server.stop(running.data_dir)
+
+
+@pytest.fixture(scope="module")
+def keyed(server: Server) -> Server:
+    server.cli("keys", "init", "--target", "postgres", "--from-file", str(server.secret))
+    for project in ("P_T2D", "P_MI"):
+        server.cli("keys", "init", "--target", "postgres", "--project", project)
+    server.dbt("build", "--select", "pseudonymisation_keys")
+    return server
+
+
+def test_the_server_is_started_once_and_reached_by_its_variables(server: Server) -> None:
+    again = postgres_server.start(server.running.data_dir)
+    assert again == server.running == postgres_server.status(server.running.data_dir)
+    with connect_postgres() as con:
+        version = con.execute("select current_setting('server_version_num')::int").fetchone()
+    assert version and version[0] >= 160000
+    status = json.loads(server.cli("postgres", "status", "--data-dir", str(server.running.data_dir), "--json"))
+    assert status["environment"][postgres_server.HOST_VARIABLE] == str(server.running.socket_dir)
+
+
+def test_hmac_and_pseudonyms_on_postgres_equal_python(keyed: Server) -> None:
+    """Python's values are DuckDB's (test_pseudonymisation.py): the three engines agree on every test vector."""
+    key = derive_platform_key(read_secret(keyed.secret, None), "person")
+    run = keyed.dbt("show", "--no-populate-cache", "--no-write-json", "--inline", hmac_vector_sql(""), "--limit", "-1")
+    rows = sorted(tuple(row) for row in run.result.result.results[0].agate_table.rows)
+    assert rows == [(i, hmac_hex(key, v), pseudonym(key, v, 17)) for i, v in enumerate(VECTORS)]
+
+
+def test_the_key_store_on_postgres_is_audited_and_refuses_a_second_key(keyed: Server) -> None:
+    result = CliRunner().invoke(main, ["keys", "init", "--target", "postgres", "--project", "P_T2D"])
+    assert result.exit_code == 1 and "already has a key" in result.output
+    listed = json.loads(keyed.cli("keys", "list", "--target", "postgres", "--json"))
+    assert {(k["scope"], k["domain"]) for k in listed} == {
+        ("platform", "person"), ("platform", "professional"), ("project:P_T2D", "person"), ("project:P_MI", "person")
+    }  # fmt: skip
+    with connect_postgres() as con:
+        kinds = con.execute(
+            "select data_type from information_schema.columns where table_name = 'key_material' "
+            "and column_name = 'ipad'"
+        ).fetchone()
+        events = con.execute("select ACTION, OUTCOME from audit.events where ACTION like 'keys.%' order by EVENT_AT")
+        trail = events.fetchall()
+    assert kinds == ("bytea",)
+    assert trail == [("keys.init", "done")] * 3 + [("keys.init", "refused")]
+
+
+@pytest.fixture(scope="module")
+def granted(keyed: Server) -> dict:
+    """The demo's declarations applied on DAY, over stand-ins of a project's extracts and of the platform's tables."""
+    shutil.copytree(ACCESS_DIR, keyed.declarations, ignore=shutil.ignore_patterns("*.json"))
+    with connect_postgres() as con:
+        for table in (*(f"{s}.{t}" for s, t in PROJECT_TABLES.items()), *PLATFORM_TABLES[:2]):
+            con.execute(f"create schema if not exists {table.split('.')[0]}")
+            con.execute(f"create table {table} (NUM_ENQ varchar(17))")
+    return json.loads(keyed.cli("access", "apply", "--declarations", str(keyed.declarations), "--on", DAY, "--json"))
+
+
+def _has(con: PostgresConnection, check: str) -> bool:
+    row = con.execute(f"select {check}").fetchone()
+    return bool(row and row[0])
+
+
+def test_each_person_reads_what_their_rights_give_and_nothing_else(keyed: Server, granted: dict) -> None:
+    assert len(granted["applied"]) > 40
+    assert keyed.reads("amartin") == {"project_p_t2d.cohort"}  # researcher of P_T2D
+    assert keyed.reads("bdupont") == {"project_p_mi.cohort"}  # data manager of P_MI
+    assert keyed.reads("cleroy") == {"snds.ER_PRS_F", "landing.ER_PRS_F", "audit.events"}  # platform operator
+    assert keyed.reads("dmoreau") == set()  # right ended on 2026-06-30: the login is refused
+    with connect_postgres() as con:
+        assert _has(con, "has_table_privilege('snds_pseudonymisation', 'keys.key_material', 'select')")
+        roles = [r for (r,) in con.execute("select rolname from pg_roles where rolname like 'snds%'").fetchall()]
+        readers = [r for r in roles if _has(con, f"has_table_privilege('{r}', 'keys.key_material', 'select')")]
+        assert readers == ["snds_pseudonymisation"]
+        assert _has(con, "has_schema_privilege('bdupont', 'project_p_mi', 'create')")
+        assert not _has(con, "has_schema_privilege('amartin', 'project_p_t2d', 'create')")
+
+
+def test_a_table_built_after_apply_is_readable_by_its_project_only(keyed: Server, granted: dict) -> None:
+    with connect_postgres() as con:
+        con.execute("create table project_p_t2d.built_later (NUM_ENQ varchar(17))")
+    with connect_postgres("amartin") as con:
+        assert con.execute("select count(*) from project_p_t2d.built_later").fetchone() == (0,)
+    with connect_postgres("bdupont") as con, pytest.raises(Exception, match="permission denied"):
+        con.execute("select count(*) from project_p_t2d.built_later")
+
+
+def test_a_second_plan_is_empty_and_every_change_was_audited(keyed: Server, granted: dict) -> None:
+    planned = json.loads(keyed.cli("access", "plan", "--declarations", str(keyed.declarations), "--on", DAY, "--json"))
+    assert planned["changes"] == []
+    with connect_postgres() as con:
+        audited = con.execute(
+            "select ACTION, OBJECT from audit.events where ACTION like 'access.%' and OUTCOME = 'done' "
+            "order by EVENT_AT"
+        ).fetchall()
+    assert [f"{action.removeprefix('access.')} {what}" for action, what in audited] == granted["applied"]
+
+
+def test_an_ended_or_changed_right_is_gone_after_apply(keyed: Server, granted: dict) -> None:
+    operator = keyed.declarations / "cleroy.yml"
+    operator.write_text(operator.read_text().replace("until: 2026-12-31", "until: 2026-11-30"))
+    manager = keyed.declarations / "bdupont.yml"
+    manager.write_text(manager.read_text().replace("role: data_manager", "role: researcher"))
+    args = ("--declarations", str(keyed.declarations), "--on", DAY, "--json")
+    planned = json.loads(keyed.cli("access", "plan", *args))["changes"]
+    assert sorted(planned) == [
+        "deny_login cleroy",
+        "grant_role snds_p_mi_reader bdupont",
+        "revoke_role snds_p_mi_manager bdupont",
+        "revoke_role snds_platform_operator cleroy",
+    ]
+    assert json.loads(keyed.cli("access", "apply", *args))["applied"] == planned
+    assert keyed.reads("cleroy") == set()
+    assert keyed.reads("bdupont") == {"project_p_mi.cohort"}
+    with connect_postgres() as con:
+        assert not _has(con, "has_schema_privilege('bdupont', 'project_p_mi', 'create')")
+        revoked = con.execute(
+            "select count(*) from audit.events where ACTION = 'access.revoke_role' and OBJECT = ?",
+            ["snds_platform_operator cleroy"],
+        ).fetchone()
+    assert revoked == (1,)
+
+
+def test_a_right_granted_by_hand_is_revoked_by_the_next_apply(keyed: Server, granted: dict) -> None:
+    with connect_postgres() as con:
+        con.execute("grant usage on schema keys to snds_p_t2d_reader")
+        con.execute("grant select on keys.key_material to snds_p_t2d_reader")
+    assert "keys.key_material" in keyed.reads("amartin")
+    args = ("--declarations", str(keyed.declarations), "--on", DAY, "--json")
+    planned = json.loads(keyed.cli("access", "plan", *args))["changes"]
+    assert planned == [
+        "revoke_reads keys snds_p_t2d_reader postgres",
+        "revoke_schema usage keys snds_p_t2d_reader",
+    ]
+    keyed.cli("access", "apply", *args)
+    assert keyed.reads("amartin") == {"project_p_t2d.cohort"}
+
+
+def test_the_review_shows_who_reads_what_since_and_until_when(keyed: Server, granted: dict, tmp_path: Path) -> None:
+    args = ("--declarations", str(keyed.declarations), "--on", DAY, "--out", str(tmp_path), "--json")
+    written = json.loads(keyed.cli("access", "review", *args))
+    report = json.loads(Path(written["json"]).read_text())
+    people = {p["login"]: p for p in report["people"]}
+    assert written["pending"] == 0 and report["pending_changes"] == []
+    assert people["amartin"]["reads"] == ["project_p_t2d"] and people["amartin"]["can_log_in"]
+    assert people["amartin"]["rights"][0] | {"since": None} == {
+        "role": "researcher", "project": "P_T2D", "from": "2026-01-15", "until": "2027-01-14", "status": "active",
+        "database_role": "snds_p_t2d_reader", "held": True, "since": None,
+    }  # fmt: skip
+    assert people["amartin"]["rights"][0]["since"] == date.today().isoformat()  # the day the audit saw the grant
+    assert people["dmoreau"]["reads"] == [] and people["dmoreau"]["rights"][0]["status"] == "ended"
+    assert people["cleroy"]["can_log_in"] is False
+    assert "Camille Leroy" in Path(written["html"]).read_text()
