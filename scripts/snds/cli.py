@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 import click
 from rich.progress import Progress
 
-from snds import config
+from snds import config, engine
 from snds.access.commands import access
-from snds.cli_common import console, database_option, fail, reference_option
+from snds.cli_common import console, database_option, fail, reference_option, target_option
 from snds.conformity.commands import validate
 from snds.keys.commands import keys
 from snds.keys.commands import scan as scan_keys
@@ -111,21 +111,27 @@ def landing() -> None:
 
 @landing.command("init")
 @database_option
-def landing_init(database: Path | None) -> None:
+@target_option
+def landing_init(database: Path | None, target: str | None) -> None:
     """Create the empty typed landing tables that the catalog declares (idempotent)."""
     from snds.catalog.committed import load_tables
+    from snds.cli_common import EXIT_TOOL
     from snds.landing import LandingError, init_landing
+    from snds.warehouse import WarehouseError
 
     tables = load_tables()
-    target = database or config.database_path()
+    engine_name = target or engine.default_target()
+    where = "the PostgreSQL server" if engine_name == "postgres" else (database or config.database_path())
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("landing tables", total=len(tables))
         try:
-            report = init_landing(target, tables, lambda n: progress.advance(task, n))
+            report = init_landing(database, tables, lambda n: progress.advance(task, n), engine_name)
         except LandingError as error:
             fail(str(error))
+        except (WarehouseError, engine.EngineError) as error:
+            fail(str(error), EXIT_TOOL)
     console.print(
-        f"landing ready in {target}: {report.created} created, {report.recreated} recreated, "
+        f"landing ready in {where}: {report.created} created, {report.recreated} recreated, "
         f"{report.unchanged} unchanged"
     )
 
@@ -213,6 +219,7 @@ def synth(
 @main.command()
 @click.argument("delivery", type=click.Path(path_type=Path, file_okay=False))
 @database_option
+@target_option
 @click.option("--json", "as_json", is_flag=True, help="Print the per-table counts (or the refusal) as JSON on stdout.")
 @click.option(
     "--max-quarantined-lines",
@@ -229,6 +236,7 @@ def synth(
 def ingest(
     delivery: Path,
     database: Path | None,
+    target: str | None,
     as_json: bool,
     max_quarantined_lines: int | None,
     max_quarantined_share: float | None,
@@ -245,24 +253,24 @@ def ingest(
     from snds.ingest.limits import load_limits
     from snds.warehouse import WarehouseError
 
-    target = database or config.database_path()
     limits = load_limits().overridden(max_quarantined_lines, max_quarantined_share)
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("ingest", total=None)
         try:
             report = ingest_delivery(
                 delivery,
-                target,
+                database or config.database_path(),
                 load_tables(),
                 lambda n: progress.advance(task, n),
                 lambda n: progress.update(task, total=n),
                 limits,
+                target or engine.default_target(),
             )
         except DeliveryRefused as refusal:
             if as_json:
                 click.echo(json.dumps({"delivery": delivery.name, "status": "refused", **refusal.as_json()}))
             fail(f"delivery refused, nothing loaded: {refusal.describe()}")
-        except WarehouseError as error:
+        except (WarehouseError, engine.EngineError) as error:
             fail_reporting(str(error), EXIT_TOOL, as_json, delivery.name)
     tables = report.tables()
     quarantined = sum(t["quarantined"] for t in tables.values())

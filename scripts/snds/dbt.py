@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import atexit
 import gc
+import hashlib
 import json
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -20,6 +23,8 @@ from snds.dbt_slice import save_parse, saved_parse
 DUCKDB_ONLY = "duckdb_only"  # the tag of models that run on DuckDB alone (Splink's linkage)
 ORACLE_OFFLINE_TARGET = "oracle_offline"
 ORACLE_TARGET_PATH = PROJECT_ROOT / "target" / "oracle"
+MACRO_PROJECT = PROJECT_ROOT / "target" / "snds_macro_project"  # `macro_project`
+MACRO_PROJECT_FILES = ("dbt_project.yml", "macros")
 # For the platform's own bounded builds (a project, a promotion): no JSON artifacts (the 34 MB manifest.json ...:
 # the build record and the audit say what was built); the relation cache of the selected nodes' schemas only, not
 # of the thousands of tables their parents live beside.
@@ -88,13 +93,16 @@ def default_target_path() -> Path:
     return Path(os.environ.get("DBT_TARGET_PATH") or PROJECT_ROOT / "target")
 
 
-def run_dbt(*args: str, target_path: Path | None = None, manifest: Manifest | None = None) -> DbtRun:
-    """`dbt <args>` against this project (parsed already when `manifest` is given); raises DbtError on failure."""
+def run_dbt(
+    *args: str, target_path: Path | None = None, manifest: Manifest | None = None, project_dir: Path = PROJECT_ROOT
+) -> DbtRun:
+    """`dbt <args>` against this project (parsed already when `manifest` is given), or against `project_dir` (the
+    macro project); raises DbtError on failure."""
     path = target_path or default_target_path()
-    argv = [*args, "--project-dir", str(PROJECT_ROOT), "--profiles-dir", str(PROFILES_DIR)]
+    argv = [*args, "--project-dir", str(project_dir), "--profiles-dir", str(PROFILES_DIR)]
     argv += ["--target-path", str(path)]
     cwd = Path.cwd()
-    os.chdir(PROJECT_ROOT)  # the profile's relative DuckDB path is relative to the project
+    os.chdir(project_dir)  # the profile's relative DuckDB path is relative to the project
     try:
         result = dbtRunner(manifest=manifest).invoke(argv)
     finally:
@@ -116,11 +124,33 @@ def parse_project(*options: str, target_path: Path | None = None, dbt_target: st
     return manifest
 
 
+def macro_project() -> Path:
+    """The project reduced to its configuration and macros (MACRO_PROJECT, one folder per version of those files):
+    a snippet that calls macros and reads no model or source (the access plan) compiles there after a parse of a
+    few seconds, where the whole project's takes a minute. Written once per version, complete before it is seen."""
+    files = sorted(p for name in MACRO_PROJECT_FILES for p in [PROJECT_ROOT / name, *(PROJECT_ROOT / name).rglob("*")])
+    digest = hashlib.sha256()
+    for path in (p for p in files if p.is_file()):
+        digest.update(f"{path.relative_to(PROJECT_ROOT)}\0".encode() + hashlib.sha256(path.read_bytes()).digest())
+    folder = MACRO_PROJECT / digest.hexdigest()[:16]
+    if not folder.is_dir():
+        MACRO_PROJECT.mkdir(parents=True, exist_ok=True)
+        building = Path(tempfile.mkdtemp(prefix="building-", dir=MACRO_PROJECT))
+        shutil.copy2(PROJECT_ROOT / "dbt_project.yml", building / "dbt_project.yml")
+        shutil.copytree(PROJECT_ROOT / "macros", building / "macros")
+        try:
+            building.rename(folder)
+        except OSError:  # another process wrote the same version first
+            shutil.rmtree(building, ignore_errors=True)
+    return folder
+
+
 class InlineCompiler:
     """Compile SQL snippets (Jinja with the project's macros and sources), parsing the project once: a compile with
     the parsed manifest in memory, no relation cache and no JSON written takes about a second instead of twenty.
     `database`: the DuckDB file the snippets will run on; `dbt_target`: another profile target (Oracle offline);
-    `manifest`: the project parsed already by the caller (for a database file of the same name), not parsed again.
+    `manifest`: the project parsed already by the caller (for a database file of the same name), not parsed again;
+    `macros_only`: the snippets call macros and read no model nor source (`macro_project`: a parse of seconds).
     """
 
     def __init__(
@@ -129,15 +159,22 @@ class InlineCompiler:
         database: Path | None = None,
         dbt_target: str | None = None,
         manifest: Manifest | None = None,
+        macros_only: bool = False,
     ) -> None:
         self.target_path, self.database, self.dbt_target = target_path, database, dbt_target
         self._quiet = ("--quiet", "--log-level", "none")
         self._options = (*self._quiet, *(("--target", dbt_target) if dbt_target else ()))
         self._manifest = manifest
+        self._project = macro_project() if macros_only else PROJECT_ROOT
+        if macros_only:  # its own target: dbt's partial parse state there is the macro project's
+            self.target_path = self._project / "target"
 
     def compile(self, sql: str) -> str:
         with dbt_database(self.database) if self.database else nullcontext():
-            if self._manifest is None:
+            if self._manifest is None and self._project != PROJECT_ROOT:
+                parsed = run_dbt("parse", *self._options, target_path=self.target_path, project_dir=self._project)
+                self._manifest = parsed.result.result
+            elif self._manifest is None:
                 self._manifest = parse_project(*self._quiet, target_path=self.target_path, dbt_target=self.dbt_target)
             run = run_dbt(
                 "compile",
@@ -148,6 +185,7 @@ class InlineCompiler:
                 sql,
                 target_path=self.target_path,
                 manifest=self._manifest,
+                project_dir=self._project,
             )
         return run.result.result.results[0].node.compiled_code
 

@@ -13,19 +13,28 @@ import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
+
+import duckdb
+import psycopg2
 
 from snds import postgres_server
+from snds.sql import quoted_name
 
 ENGINES = ("duckdb", "postgres")  # the dbt targets whose database a command can open
 TARGET_VARIABLE = "SNDS_TARGET"
 BINARY_TYPE = {"duckdb": "blob", "postgres": "bytea"}  # the column type of key material
 
 
+# What a failing statement raises on either engine (an aborted transaction, a refused value)
+ENGINE_ERRORS: tuple[type[Exception], ...] = (duckdb.Error, psycopg2.Error)
+
+
 class Connection(Protocol):
     """What the platform's operations use of a connection: DuckDB's own, or `PostgresConnection`."""
 
     def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> Any: ...
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> Any: ...
     def fetchone(self) -> tuple | None: ...
     def fetchall(self) -> list[tuple]: ...
 
@@ -51,6 +60,14 @@ class PostgresConnection:
             self._cursor.execute(sql.replace("%", "%%").replace("?", "%s"), list(parameters))
         return self
 
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self._cursor.executemany(sql.replace("%", "%%").replace("?", "%s"), [list(row) for row in rows])
+
+    def copy_csv(self, table: str, columns: Sequence[str], data: BinaryIO) -> int:
+        """COPY a CSV stream (no header, empty = null) into `table` (names checked by the caller); its row count."""
+        self._cursor.copy_expert(f"copy {table} ({', '.join(columns)}) from stdin with (format csv)", data)
+        return int(self._cursor.rowcount)
+
     def fetchone(self) -> tuple | None:
         return self._cursor.fetchone()
 
@@ -71,6 +88,17 @@ def engine_of(con: Connection) -> str:
     return getattr(con, "engine", "duckdb")
 
 
+def stored_name(con: Connection, name: str) -> str:
+    """A name as the engine stores it when written unquoted: PostgreSQL folds it to lower case (`ER_PRS_F`, written
+    by dbt or by a user, is `er_prs_f` there); DuckDB keeps it as written (and compares without case)."""
+    return name.lower() if engine_of(con) == "postgres" else name
+
+
+def identifier(con: Connection, name: str) -> str:
+    """A catalog name, quoted, as the engine stores it unquoted (`stored_name`)."""
+    return quoted_name(stored_name(con, name))
+
+
 def default_target() -> str:
     """`SNDS_TARGET`, else duckdb (the embedded default)."""
     target = os.environ.get(TARGET_VARIABLE) or "duckdb"
@@ -81,8 +109,6 @@ def default_target() -> str:
 
 def connect_postgres(user: str | None = None) -> PostgresConnection:
     """The server and database of the `postgres` dbt target, as `user` (default: the target's own user)."""
-    import psycopg2
-
     host = os.environ.get(postgres_server.HOST_VARIABLE)
     if not host:
         raise EngineError(

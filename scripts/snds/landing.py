@@ -1,4 +1,4 @@
-"""The `landing` schema on DuckDB: one typed table per SNDS physical table, as the catalog declares it."""
+"""The `landing` schema: one typed table per SNDS physical table, as the catalog declares it (DuckDB or PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
-
+from snds import engine
 from snds.audit import create_audit_trail
 from snds.catalog.committed import CatalogTable
+from snds.engine import Connection, engine_of, stored_name
 from snds.keys.store import create_key_store
 
 LANDING_SCHEMA = "landing"
@@ -154,12 +154,13 @@ def landing_columns(table: CatalogTable) -> list[tuple[str, str]]:
     return [(c.name, c.data_type) for c in table.columns] + list(PROVENANCE_COLUMNS)
 
 
-def create_table_sql(table: CatalogTable, schema: str = LANDING_SCHEMA) -> str:
-    columns = ",\n".join(f"    {name} {data_type}" for name, data_type in landing_columns(table))
-    return f"create table {schema}.{table.name} (\n{columns}\n)"
+def create_table_sql(table: CatalogTable, schema: str = LANDING_SCHEMA, name: str | None = None) -> str:
+    """The table's DDL, names unquoted (each engine folds them its way: the dbt sources read them unquoted)."""
+    columns = ",\n".join(f"    {column} {data_type}" for column, data_type in landing_columns(table))
+    return f"create table {schema + '.' if schema else ''}{name or table.name} (\n{columns}\n)"
 
 
-def create_bookkeeping(con: duckdb.DuckDBPyConnection) -> None:
+def create_bookkeeping(con: Connection) -> None:
     """Deliveries, their files, the quarantine, the audit trail and the key store (idempotent)."""
     for statement in BOOKKEEPING_DDL:
         con.execute(statement)
@@ -167,29 +168,48 @@ def create_bookkeeping(con: duckdb.DuckDBPyConnection) -> None:
     create_key_store(con)
 
 
-def _existing_columns(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, list[tuple[str, str]]]]:
+_COLUMNS = (
+    "select table_name, column_name, data_type, character_maximum_length, numeric_precision, numeric_scale "
+    "from information_schema.columns where table_schema = ? and table_name not in "
+    "('deliveries', 'delivery_files', 'quarantine', 'delivery_volumes') order by table_name, ordinal_position"
+)
+_EXPECTED = "snds_expected_columns"  # a temporary table of the columns a landing table should have (PostgreSQL)
+
+
+def _type_text(data_type: str, length: int | None, precision: int | None, scale: int | None) -> str:
+    """A column's type as information_schema spells it, with its length or precision (PostgreSQL gives them apart;
+    DuckDB writes `DECIMAL(10,2)` whole and keeps no varchar length)."""
+    if length:
+        return f"{data_type}({length})"
+    if data_type == "numeric":
+        return f"numeric({precision},{scale})"
+    return data_type
+
+
+def _existing_columns(con: Connection) -> dict[str, tuple[str, list[tuple[str, str]]]]:
     """Each landing table as the database spells it, with its (column, type) list, by case-folded name: SQL names
     are case-insensitive, so a table spelt otherwise than in the catalog is found, and seen to differ."""
-    rows = con.execute(
-        "select table_name, column_name, data_type from information_schema.columns where table_schema = ? "
-        "and table_name not in ('deliveries', 'delivery_files', 'quarantine', 'delivery_volumes') "
-        "order by table_name, ordinal_position",
-        [LANDING_SCHEMA],
-    ).fetchall()
     existing: dict[str, tuple[str, list[tuple[str, str]]]] = {}
-    for table, column, data_type in rows:
-        existing.setdefault(table.casefold(), (table, []))[1].append((column, data_type))
+    for table, column, *kind in con.execute(_COLUMNS, [LANDING_SCHEMA]).fetchall():
+        existing.setdefault(table.casefold(), (table, []))[1].append((column, _type_text(*kind)))
     return existing
 
 
-def _expected_columns(con: duckdb.DuckDBPyConnection, table: CatalogTable) -> list[tuple[str, str]]:
+def _expected_columns(con: Connection, table: CatalogTable) -> list[tuple[str, str]]:
+    if engine_of(con) == "postgres":  # the engine's own spelling, from a temporary table of the catalog's columns
+        con.execute(create_table_sql(table, schema="", name=_EXPECTED).replace("create table", "create temp table"))
+        try:
+            rows = con.execute(_COLUMNS.replace("table_schema = ?", "table_schema like 'pg_temp%'")).fetchall()
+            return [(column, _type_text(*kind)) for name, column, *kind in rows if name == _EXPECTED]
+        finally:
+            con.execute(f"drop table {_EXPECTED}")
     casts = ", ".join(f"cast(null as {data_type}) as {name}" for name, data_type in landing_columns(table))
     described = con.execute(f"select {casts} limit 0").description or []
     return [(name, str(type_code)) for name, type_code, *_ in described]
 
 
 def ensure_landing_tables(
-    con: duckdb.DuckDBPyConnection,
+    con: Connection,
     tables: list[CatalogTable],
     progress: Callable[[int], None] = lambda _: None,
 ) -> LandingReport:
@@ -204,7 +224,7 @@ def ensure_landing_tables(
         if current is None:
             con.execute(create_table_sql(table))
             created += 1
-        elif spelt == table.name and current == _expected_columns(con, table):
+        elif spelt == stored_name(con, table.name) and current == _expected_columns(con, table):
             unchanged += 1
         else:
             rows = con.execute(f"select count(*) from {LANDING_SCHEMA}.{table.name}").fetchone()
@@ -221,13 +241,14 @@ def ensure_landing_tables(
 
 
 def init_landing(
-    database: Path,
+    database: Path | None,
     tables: dict[str, CatalogTable],
     progress: Callable[[int], None] = lambda _: None,
+    target: str = "duckdb",
 ) -> LandingReport:
-    """Bring the whole landing schema in line with the catalog, in one transaction."""
-    database.parent.mkdir(parents=True, exist_ok=True)
-    with duckdb.connect(str(database)) as con:
+    """Bring the whole landing schema in line with the catalog, in one transaction (the DuckDB file `database`, or
+    the PostgreSQL server)."""
+    with engine.connect(target, database, create=True) as con:
         create_bookkeeping(con)
         con.execute("begin")
         try:

@@ -34,7 +34,6 @@ LONGEST_FIRST = (
     "test_benchmarks_monthly.py",
     "test_benchmarks.py",
     "test_pseudonymisation.py",
-    "test_postgres.py",
     "test_conformity.py",
     "test_incremental_staging.py",
     "test_oracle_compile.py",

@@ -1,7 +1,8 @@
 """The platform on a real multi-user server: the embedded PostgreSQL 16 (`pgserver`), started by this module.
 
-Keys are loaded through `snds keys --target postgres`, the keys view is built by dbt's `postgres` target, and the
-keyed hash runs on the server. Access rights come from declarations (`snds access plan|apply|review`) and are
+Keys are loaded through `snds keys --target postgres`, and the keyed hash, compiled by dbt for the `postgres`
+target (the macro project: no model is needed), runs on the server over the key store. Deliveries are ingested
+into the server as into DuckDB. Access rights come from declarations (`snds access plan|apply|review`) and are
 proved by connecting as each declared person.
 """
 
@@ -11,21 +12,24 @@ import json
 import os
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+import duckdb
 import pytest
 from click.testing import CliRunner
-from dbt.contracts.graph.manifest import Manifest
 
 from hmac_vectors import VECTORS, hmac_vector_sql
-from snds import postgres_server
+from snds import config, postgres_server
 from snds.access.declarations import ACCESS_DIR
+from snds.catalog.committed import load_tables
 from snds.cli import main
-from snds.dbt import DbtRun, parse_project, run_dbt
+from snds.dbt import InlineCompiler
 from snds.engine import EngineError, PostgresConnection, connect_postgres
+from snds.ingest import IngestReport, ingest_delivery
 from snds.keys.material import derive_platform_key, hmac_hex, pseudonym, read_secret, write_new_secret
+from snds.synth import SynthSpec, synthesize
 
 pytestmark = pytest.mark.slow
 
@@ -40,10 +44,6 @@ class Server:
     target: Path
     secret: Path
     declarations: Path
-    manifest: Manifest = field(compare=False)  # the project parsed for the postgres target (kept for the checkout)
-
-    def dbt(self, *args: str) -> DbtRun:
-        return run_dbt(*args, "--target", "postgres", target_path=self.target, manifest=self.manifest)
 
     def cli(self, *args: str) -> str:
         result = CliRunner().invoke(main, list(args))
@@ -78,8 +78,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     os.environ.update(running.environment())
     os.environ["DBT_TARGET_PATH"] = str(root / "target")  # the CLI's dbt compiles go there, not to the checkout
     try:
-        manifest = parse_project(target_path=root / "target", dbt_target="postgres")
-        here = Server(running, root / "target", root / "platform.secret", root / "access", manifest)
+        here = Server(running, root / "target", root / "platform.secret", root / "access")
         write_new_secret(here.secret)
         yield here
     finally:
@@ -93,7 +92,6 @@ def keyed(server: Server) -> Server:
     server.cli("keys", "init", "--target", "postgres", "--from-file", str(server.secret))
     for project in ("P_T2D", "P_MI"):
         server.cli("keys", "init", "--target", "postgres", "--project", project)
-    server.dbt("build", "--select", "pseudonymisation_keys")
     return server
 
 
@@ -110,8 +108,9 @@ def test_the_server_is_started_once_and_reached_by_its_variables(server: Server)
 def test_hmac_and_pseudonyms_on_postgres_equal_python(keyed: Server) -> None:
     """Python's values are DuckDB's (test_pseudonymisation.py): the three engines agree on every test vector."""
     key = derive_platform_key(read_secret(keyed.secret, None), "person")
-    run = keyed.dbt("show", "--no-populate-cache", "--no-write-json", "--inline", hmac_vector_sql(""), "--limit", "-1")
-    rows = sorted(tuple(row) for row in run.result.result.results[0].agate_table.rows)
+    compiler = InlineCompiler(keyed.target, dbt_target="postgres", macros_only=True)
+    with connect_postgres() as con:
+        rows = sorted(con.execute(compiler.compile(hmac_vector_sql("", "keys.key_material"))).fetchall())
     assert rows == [(i, hmac_hex(key, v), pseudonym(key, v, 17)) for i, v in enumerate(VECTORS)]
 
 
@@ -239,3 +238,40 @@ def test_the_review_shows_who_reads_what_since_and_until_when(keyed: Server, gra
     assert people["dmoreau"]["reads"] == [] and people["dmoreau"]["rights"][0]["status"] == "ended"
     assert people["cleroy"]["can_log_in"] is False
     assert "Camille Leroy" in Path(written["html"]).read_text()
+
+
+@pytest.fixture(scope="module")
+def ingested(server: Server, tmp_path_factory: pytest.TempPathFactory) -> tuple[IngestReport, dict, Path]:
+    """One synthetic delivery with planted faults, ingested into a DuckDB file and into the PostgreSQL server."""
+    root = tmp_path_factory.mktemp("postgres_ingest")
+    tables = load_tables()
+    synthesize(root / "D2019", SynthSpec(120, (2019,), seed=11), tables, config.reference_dir(), 0.01)
+    duck = ingest_delivery(root / "D2019", root / "warehouse.duckdb", tables)
+    postgres = json.loads(server.cli("ingest", str(root / "D2019"), "--target", "postgres", "--json"))
+    return duck, postgres, root / "warehouse.duckdb"
+
+
+def _rows(rows: list[tuple]) -> list[tuple]:
+    return sorted(rows, key=lambda row: tuple((value is None, str(value)) for value in row))
+
+
+def test_ingestion_on_postgres_lands_and_quarantines_exactly_what_duckdb_does(ingested: tuple) -> None:
+    duck, postgres, database = ingested
+    assert postgres == duck.as_json() and postgres["status"] == "loaded"
+    tables = postgres["tables"]
+    assert sum(t["quarantined"] for t in tables.values()) > 0 and sum(t["loaded"] for t in tables.values()) > 1000
+    quarantine = "select TABLE_NAME, FILE_NAME, LINE_NUMBER, COLUMN_NAME, REASON_CODE, EXPECTED, REASON, RAW_TEXT "
+    quarantine += "from landing.quarantine"
+    with duckdb.connect(str(database), read_only=True) as duck_con, connect_postgres() as pg_con:
+        assert _rows(pg_con.execute(quarantine).fetchall()) == _rows(duck_con.execute(quarantine).fetchall())
+        for table in tables:  # every value of every landed row, typed alike
+            landed = f"select * from landing.{table}"
+            assert _rows(pg_con.execute(landed).fetchall()) == _rows(duck_con.execute(landed).fetchall())
+        periods = "select TABLE_NAME, DELIVERY_POLICY, PERIOD_START from landing.delivery_periods"
+        assert _rows(pg_con.execute(periods).fetchall()) == _rows(duck_con.execute(periods).fetchall())
+
+
+def test_ingesting_again_on_postgres_changes_nothing(server: Server, ingested: tuple) -> None:
+    _, first, database = ingested
+    again = json.loads(server.cli("ingest", str(database.parent / "D2019"), "--target", "postgres", "--json"))
+    assert again["status"] == "unchanged" and again["tables"] == first["tables"]

@@ -114,4 +114,5 @@ def script(changes: list[Change], target: str, day: date) -> str:
 
 
 def compiler_for(target: str, target_path: Path) -> InlineCompiler:
-    return InlineCompiler(target_path, dbt_target=ORACLE_TARGET if target == "oracle" else target)
+    """dbt's compiler of access statements for `target` (they call macros only: the macro project's parse)."""
+    return InlineCompiler(target_path, dbt_target=ORACLE_TARGET if target == "oracle" else target, macros_only=True)

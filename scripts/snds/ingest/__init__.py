@@ -1,7 +1,8 @@
 """Ingestion of CNAM deliveries into the `landing` schema (`snds ingest`).
 
-DuckDB is used directly here, not through dbt: its CSV reader is what loads the files (see ARCHITECTURE.md); the
-Oracle path is `snds oracle ingest-sql`. Every attempt, loaded, unchanged or refused, is in `audit.events`.
+DuckDB is used directly here, not through dbt: its CSV reader is what loads the files (see ARCHITECTURE.md), into
+the DuckDB warehouse or, through COPY, into PostgreSQL's (`--target postgres`); the Oracle path is
+`snds oracle ingest-sql`. Every attempt, loaded, unchanged or refused, is in `audit.events`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
-from snds import audit, warehouse
+from snds import audit, engine
 from snds.catalog.committed import CatalogTable
 from snds.ingest.errors import DeliveryRefused
 from snds.ingest.limits import IngestLimits, load_limits
@@ -37,18 +38,20 @@ def _bytes_to_read(manifest: Manifest) -> int:
 
 def ingest_delivery(
     directory: Path,
-    database: Path,
+    database: Path | None,
     catalog: dict[str, CatalogTable],
     progress: Callable[[int], None] = lambda _: None,
     total: Callable[[int], None] = lambda _: None,
     limits: IngestLimits | None = None,
+    target: str = "duckdb",
 ) -> IngestReport:
     """Verify then load one delivery; `total` receives the bytes to process, `progress` each step's bytes.
 
-    Raises DeliveryRefused (every problem found, recorded in the audit trail) or warehouse.WarehouseError.
+    Raises DeliveryRefused (every problem found, recorded in the audit trail), warehouse.WarehouseError or
+    engine.EngineError.
     """
     limits = limits or load_limits()
-    with warehouse.connect(database, create=True) as con:
+    with engine.connect(target, database, create=True) as con:
         create_bookkeeping(con)
         try:
             manifest = read_manifest(directory)

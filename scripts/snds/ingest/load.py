@@ -1,7 +1,10 @@
 """Load a verified delivery into `landing`: typed exactly, with provenance, every row accounted for, atomically.
 
 DuckDB reads each file as text (the open, verified file: `/dev/fd/N`) and the values are typed in SQL by the rules
-of `snds.ingest.values`: one pass loads the rows whose every value is exact. Only a file with failing lines is
+of `snds.ingest.values`: one pass loads the rows whose every value is exact. DuckDB is the reader whatever the
+warehouse: on PostgreSQL, an in-memory DuckDB types the rows and writes them to a scratch CSV file that the server
+reads by COPY, within the warehouse's transaction, so that both engines get the same rows, the same quarantine
+and the same guarantees. Only a file with failing lines is
 read again, to find each failing column of each line and its reason; its lines go to `landing.quarantine`.
 Lines DuckDB cannot split into the header's fields (field count, encoding, quoting) are kept by its reject
 handling, capped per file. A file with more failing lines than the limits allow is refused with its counts.
@@ -23,6 +26,7 @@ from typing import BinaryIO
 import duckdb
 
 from snds.catalog.committed import CatalogTable
+from snds.engine import ENGINE_ERRORS, Connection, identifier
 from snds.ingest.errors import DeliveryRefused, Problems
 from snds.ingest.limits import IngestLimits
 from snds.ingest.manifest import MANIFEST_NAME, Manifest
@@ -148,8 +152,19 @@ class _Problem:
 
 
 class _FileLoader:
-    def __init__(self, con: duckdb.DuckDBPyConnection, delivery: str, scratch: Path, limits: IngestLimits) -> None:
-        self.con, self.delivery, self.scratch, self.limits = con, delivery, scratch, limits
+    """Loads files into the `warehouse`, reading them with DuckDB (`reader`: the warehouse itself on DuckDB)."""
+
+    def __init__(
+        self,
+        reader: duckdb.DuckDBPyConnection,
+        warehouse: Connection,
+        delivery: str,
+        scratch: Path,
+        limits: IngestLimits,
+    ) -> None:
+        self.reader, self.warehouse, self.delivery, self.scratch, self.limits = (
+            reader, warehouse, delivery, scratch, limits
+        )  # fmt: skip
         self.serial = 0
 
     def load(self, verified: VerifiedFile) -> FileCounts:
@@ -184,15 +199,26 @@ class _FileLoader:
             f", store_rejects=true, rejects_table='{rejects}_errors', rejects_scan='{rejects}_scans', "
             f"rejects_limit={self.limits.max_quarantined_lines + 1}"
         )
-        target = ", ".join(quoted_name(n) for n in (*verified.header, "DELIVERY_ID", "DELIVERY_FILE"))
+        columns = [identifier(self.warehouse, n) for n in (*verified.header, "DELIVERY_ID", "DELIVERY_FILE")]
+        table = f"landing.{identifier(self.warehouse, verified.table.name)}"
         reader = self._reader(path, compression, verified, store)
-        inserted = self.con.execute(
-            f"insert into landing.{quoted_name(verified.table.name)} ({target}) "
-            f"select {', '.join(r.parsed for r in rules)}, ?, ? from {reader} "
-            f"where {rows_accepted(rules)}",
-            [self.delivery, verified.entry.file],
-        ).fetchone()
-        return int(inserted[0]) if inserted else 0
+        accepted = f"select {', '.join(r.parsed for r in rules)}, ?, ? from {reader} where {rows_accepted(rules)}"
+        provenance = [self.delivery, verified.entry.file]
+        if self.reader is self.warehouse:
+            inserted = self.reader.execute(f"insert into {table} ({', '.join(columns)}) {accepted}", provenance)
+            row = inserted.fetchone()
+            return int(row[0]) if row else 0
+        # The typed rows through a scratch file (delivered values, deleted with the scratch folder); the delivery
+        # and file names are checked names, written as literals (DuckDB's COPY takes no parameter).
+        typed = self.scratch / "accepted.csv"
+        for value in provenance:
+            accepted = accepted.replace("?", sql_literal(value), 1)
+        self.reader.execute(f"copy ({accepted}) to {sql_literal(str(typed))} (format csv, header false)")
+        try:
+            with typed.open("rb") as data:
+                return self.warehouse.copy_csv(table, columns, data)  # type: ignore[attr-defined]
+        finally:
+            typed.unlink(missing_ok=True)
 
     def _quarantine(self, verified: VerifiedFile, fd: int, problems: list[_Problem]) -> None:
         """Insert the problems with their raw lines, a batch of lines at a time (raw lines may be long)."""
@@ -211,19 +237,19 @@ class _FileLoader:
 
     def _insert_quarantine(self, rows: list[tuple]) -> None:
         if rows:
-            self.con.executemany("insert into landing.quarantine values (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            self.warehouse.executemany("insert into landing.quarantine values (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
     def _reader(self, path: str, compression: str, verified: VerifiedFile, options: str) -> str:
         return _read_csv(path, compression, verified, self.limits.max_line_bytes, options)
 
     def _line_problems(self, rejects: str, fields: int, encoding: str) -> list[_Problem]:
         """The lines DuckDB could not split into fields (one problem per line), then its reject tables dropped."""
-        rows = self.con.execute(
+        rows = self.reader.execute(
             f"select line, arg_min(error_type, column_idx), arg_min(column_name, column_idx) "
             f"from {rejects}_errors group by line order by line"
         ).fetchall()
-        self.con.execute(f"drop table {rejects}_errors")
-        self.con.execute(f"drop table {rejects}_scans")
+        self.reader.execute(f"drop table {rejects}_errors")
+        self.reader.execute(f"drop table {rejects}_scans")
         problems = []
         for line, error_type, column in rows:
             code, reason = _LINE_PROBLEMS.get(str(error_type), ("malformed_line", "cannot be read as CSV"))
@@ -241,15 +267,15 @@ class _FileLoader:
     ) -> list[_Problem]:
         """Every failing column of every line whose values cannot land, read again (only files that have some)."""
         failures = ", ".join(f"{r.failure} as f{i}" for i, r in enumerate(rules))
-        self.con.execute("set preserve_insertion_order = true")  # rows numbered in file order
-        rows = self.con.execute(
+        self.reader.execute("set preserve_insertion_order = true")  # rows numbered in file order
+        rows = self.reader.execute(
             f"select ordinal, {failures} from ("
             f"select row_number() over () as ordinal, * "
             f"from {self._reader(path, compression, verified, ', ignore_errors=true')}) "
             f"where {rows_not_accepted(rules)} "
             f"order by ordinal limit {self.limits.max_quarantined_lines + 1}"
         ).fetchall()
-        self.con.execute("set preserve_insertion_order = false")  # on failure above, the load resets it
+        self.reader.execute("set preserve_insertion_order = false")  # on failure above, the load resets it
         reasons = {(i, f.code): f.reason for i, r in enumerate(rules) for f in r.failures}
         return [
             _Problem(
@@ -273,7 +299,7 @@ def _unbalanced(verified: VerifiedFile, counts: FileCounts) -> str:
     )
 
 
-def _previous(con: duckdb.DuckDBPyConnection, manifest: Manifest) -> IngestReport | None:
+def _previous(con: Connection, manifest: Manifest) -> IngestReport | None:
     row = con.execute(
         "select MANIFEST_SHA256 from landing.deliveries where DELIVERY_ID = ?", [manifest.delivery_id]
     ).fetchone()
@@ -292,7 +318,7 @@ def _previous(con: duckdb.DuckDBPyConnection, manifest: Manifest) -> IngestRepor
     return IngestReport(manifest.delivery_id, "unchanged", [FileCounts(*f) for f in files])
 
 
-def _record_file(con: duckdb.DuckDBPyConnection, delivery: str, file: VerifiedFile, counts: FileCounts) -> None:
+def _record_file(con: Connection, delivery: str, file: VerifiedFile, counts: FileCounts) -> None:
     con.execute(
         "insert into landing.delivery_files values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
@@ -320,8 +346,24 @@ def _extraction_dates(verified: list[VerifiedFile], problems: Problems) -> dict[
     return {name: (table, max(given)) for name, (table, given) in dates.items()}
 
 
+@contextmanager
+def _csv_reader(con: Connection, limits: IngestLimits) -> Iterator[duckdb.DuckDBPyConnection]:
+    """DuckDB, which reads the files: the warehouse itself, or an in-memory database beside PostgreSQL."""
+    reader = con if isinstance(con, duckdb.DuckDBPyConnection) else duckdb.connect()
+    reader.execute(f"set memory_limit = '{int(limits.memory_limit_mib)}MiB'")
+    # Landing rows have no order: both cores insert. The pass that numbers failing lines asks for the order.
+    reader.execute("set preserve_insertion_order = false")
+    try:
+        yield reader
+    finally:
+        if reader is con:
+            reader.execute("reset preserve_insertion_order")
+        else:
+            reader.close()
+
+
 def load_delivery(
-    con: duckdb.DuckDBPyConnection,
+    con: Connection,
     manifest: Manifest,
     verify: Callable[[], list[VerifiedFile]],
     limits: IngestLimits,
@@ -333,18 +375,28 @@ def load_delivery(
     if previous is not None:
         return previous
     verified = verify()
-    report = IngestReport(manifest.delivery_id, "loaded")
     scratch = Path(tempfile.mkdtemp(prefix="snds-ingest-"))
-    con.execute(f"set memory_limit = '{int(limits.memory_limit_mib)}MiB'")
-    # Landing rows have no order: both cores insert. The pass that numbers failing lines asks for the order.
-    con.execute("set preserve_insertion_order = false")
+    with _csv_reader(con, limits) as reader:
+        return _load_files(con, reader, manifest, verified, limits, scratch, progress)
+
+
+def _load_files(
+    con: Connection,
+    reader: duckdb.DuckDBPyConnection,
+    manifest: Manifest,
+    verified: list[VerifiedFile],
+    limits: IngestLimits,
+    scratch: Path,
+    progress: Callable[[int], None],
+) -> IngestReport:
+    report = IngestReport(manifest.delivery_id, "loaded")
+    loader = _FileLoader(reader, con, manifest.delivery_id, scratch, limits)
     con.execute("begin transaction")
     try:
         try:
             ensure_landing_tables(con, list({v.table.name: v.table for v in verified}.values()))
         except LandingError as error:
             raise DeliveryRefused(f"{error}; run `snds landing init` after migrating it") from error
-        loader = _FileLoader(con, manifest.delivery_id, scratch, limits)
         problems = Problems()
         for file in verified:
             try:
@@ -352,8 +404,8 @@ def load_delivery(
             except DeliveryRefused as refusal:
                 problems.take(refusal)
                 continue
-            except duckdb.Error as error:  # DuckDB's own text may quote the line: only its kind is shown
-                problems.add(f"{file.entry.file}: DuckDB cannot read it ({type(error).__name__})")
+            except ENGINE_ERRORS as error:  # the engine's own text may quote the line: only its kind is shown
+                problems.add(f"{file.entry.file}: the database cannot load it ({type(error).__name__})")
                 break  # the transaction is aborted: nothing more can be loaded
             if counts.loaded + counts.quarantined != counts.rows:
                 problems.add(_unbalanced(file, counts))
@@ -375,6 +427,5 @@ def load_delivery(
         con.execute("rollback")
         raise
     finally:
-        con.execute("reset preserve_insertion_order")
         shutil.rmtree(scratch, ignore_errors=True)
     return report

@@ -17,13 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-import duckdb
-
 from snds.catalog.committed import CatalogTable
 from snds.catalog.policies import APPEND
+from snds.engine import Connection, identifier
 from snds.ingest.errors import Problems
 from snds.landing import LANDING_SCHEMA
-from snds.sql import quoted_name
 
 PROMOTED = "validated"  # the status of a delivery in the base (landing.promoted_deliveries)
 _SHOWN = 3
@@ -37,7 +35,7 @@ class PolicyCheck:
 
 
 def record_periods(
-    con: duckdb.DuckDBPyConnection,
+    con: Connection,
     delivery_id: str,
     tables: dict[str, tuple[CatalogTable, date]],
     problems: Problems,
@@ -46,11 +44,11 @@ def record_periods(
     for name in sorted(tables):
         table, extracted = tables[name]
         if table.policy.name == APPEND:
-            column = quoted_name(table.policy.period_column)
+            column = identifier(con, table.policy.period_column)
             con.execute(
                 f"insert into landing.delivery_periods select distinct ?, ?, ?, "
-                f"cast(date_trunc('month', {column}) as date), ? "
-                f"from {LANDING_SCHEMA}.{quoted_name(table.name)} where DELIVERY_ID = ?",
+                f"cast(date_trunc('month', {column}) as date), cast(? as date) "
+                f"from {LANDING_SCHEMA}.{identifier(con, table.name)} where DELIVERY_ID = ?",
                 [delivery_id, table.name, table.policy.name, extracted, delivery_id],
             )
         else:
@@ -63,17 +61,16 @@ def record_periods(
             problems.add(checked.problem)
 
 
-def check_policy(con: duckdb.DuckDBPyConnection, delivery_id: str, table: CatalogTable) -> PolicyCheck:
+def check_policy(con: Connection, delivery_id: str, table: CatalogTable) -> PolicyCheck:
     """What the delivery brings of `table` against the promoted deliveries (its recorded periods)."""
     if table.policy.name == APPEND:
         return _months_in_the_base(con, delivery_id, table)
     return _newer_in_the_base(con, delivery_id, table)
 
 
-def _months_in_the_base(con: duckdb.DuckDBPyConnection, delivery_id: str, table: CatalogTable) -> PolicyCheck:
+def _months_in_the_base(con: Connection, delivery_id: str, table: CatalogTable) -> PolicyCheck:
     rows = con.execute(
-        """select strftime(mine.PERIOD_START, '%Y-%m'), string_agg(distinct theirs.DELIVERY_ID, ', ' order by
-               theirs.DELIVERY_ID)
+        """select mine.PERIOD_START, string_agg(distinct theirs.DELIVERY_ID, ', ' order by theirs.DELIVERY_ID)
         from landing.delivery_periods mine
         left join (
             select periods.* from landing.delivery_periods periods
@@ -88,7 +85,7 @@ def _months_in_the_base(con: duckdb.DuckDBPyConnection, delivery_id: str, table:
     held = [(month, holders) for month, holders in rows if holders]
     if not held:
         return PolicyCheck(len(rows), 0, "")
-    months = ", ".join(f"{month} (in {holders})" for month, holders in held[:_SHOWN])
+    months = ", ".join(f"{month:%Y-%m} (in {holders})" for month, holders in held[:_SHOWN])
     more = f" and {len(held) - _SHOWN} more" if len(held) > _SHOWN else ""
     return PolicyCheck(
         len(rows),
@@ -99,7 +96,7 @@ def _months_in_the_base(con: duckdb.DuckDBPyConnection, delivery_id: str, table:
     )
 
 
-def _newer_in_the_base(con: duckdb.DuckDBPyConnection, delivery_id: str, table: CatalogTable) -> PolicyCheck:
+def _newer_in_the_base(con: Connection, delivery_id: str, table: CatalogTable) -> PolicyCheck:
     row = con.execute(
         """select theirs.DELIVERY_ID, theirs.EXTRACTED_ON, mine.EXTRACTED_ON
         from landing.delivery_periods mine
