@@ -428,7 +428,7 @@ def _load(
 ) -> FileCounts:
     """The ingestion's two passes over the file (see `snds.ingest.load`): the exact rows land (the identifier
     pseudonymised in the same statement), then the failing lines are explained into the quarantine."""
-    loader = _FileLoader(con, f"import:{project_id}", Path("/nonexistent"), limits)  # UTF-8: no scratch file
+    loader = _FileLoader(con, con, f"import:{project_id}", Path("/nonexistent"), limits)  # UTF-8: no scratch file
     by_name = {c.name: c for c in schema.columns}
     rules = [
         (_identifier_rule if name == schema.identifier else value_rule)(by_name[name].sql_type, f'"{name}"')
