@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_DATA_DIR = Path("data/postgres")
+LOG_FILE = "log"  # the server's log, in its data folder (pg_ctl -l, as pgserver starts it)
 DATABASE = "warehouse"  # the platform's database (schemas landing, snds, int, marts, keys, audit, project_<id>)
 SUPERUSER = "postgres"
 # The variables the `postgres` profile reads, named once.
@@ -80,6 +81,8 @@ def start(data_dir: Path = DEFAULT_DATA_DIR) -> RunningServer:
     created = server.psql(f"select 1 from pg_database where datname = '{DATABASE}';")
     if "(0 rows)" in created:
         server.psql(f"create database {DATABASE};")
+    # Every login and refused login in the server's log (LOG_FILE), which the yearly access review reads.
+    server.psql("alter system set log_connections = on; select pg_reload_conf();")
     return running
 
 

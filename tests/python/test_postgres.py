@@ -237,6 +237,11 @@ def test_the_review_shows_who_reads_what_since_and_until_when(keyed: Server, gra
     assert people["amartin"]["rights"][0]["since"] == date.today().isoformat()  # the day the audit saw the grant
     assert people["dmoreau"]["reads"] == [] and people["dmoreau"]["rights"][0]["status"] == "ended"
     assert people["cleroy"]["can_log_in"] is False
+    actions = {login: [a["action"] for a in person["activity"]] for login, person in people.items()}
+    assert report["logins"].startswith("logins from the server's log")
+    assert "login" in actions["amartin"] and "refused login" not in actions["amartin"]
+    assert "refused login" in actions["dmoreau"] and "login" not in actions["dmoreau"]  # its right had ended
+    assert actions["cleroy"].index("login") < actions["cleroy"].index("refused login")  # before, then after
     assert "Camille Leroy" in Path(written["html"]).read_text()
 
 

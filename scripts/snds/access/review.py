@@ -4,30 +4,75 @@ they did; a JSON file and a self-contained HTML page.
 What a person can read comes from the server (their group roles, through nested memberships, and the schemas
 those roles read), not from the declarations: the review shows the rights as enforced, next to the rights as
 declared, and the changes a plan would still make (none when the two agree). "Since" is the day the audit
-recorded the grant of the role; the activity is the person's events in the audit trail. The embedded PostgreSQL
-server does not record logins (`log_connections` is off): the review says so rather than showing none.
+recorded the grant of the role; the activity is the person's events in the audit trail and their logins and refused
+logins as the server's log records them (`log_connections`, which `snds postgres start` turns on; read through the
+connection with `pg_read_file`, the last LOG_WINDOW bytes). A server that does not record them is said so.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from snds import audit
+from snds import audit, postgres_server
 from snds.access.declarations import PLATFORM_OPERATOR, Person
 from snds.access.plan import Change
 from snds.access.rights import OPERATOR_ROLE, project_role
 from snds.access.state import FoundRights
-from snds.engine import Connection
+from snds.engine import ENGINE_ERRORS, Connection
 
-LOGINS_NOTE = "logins are not recorded by the embedded PostgreSQL server (log_connections is off)"
+LOG_WINDOW = 8 << 20  # the bytes of the server's log read, from its end
+_LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(?:\.\d+)? \S+ \[(\d+)\] (?:LOG|FATAL):  (.*)$")
+_AUTHORIZED = re.compile(r"connection authorized: user=(\S+) database=(\S+)")
+_REFUSED = re.compile(r'role "([^"]+)" is not permitted to log in')
+
+
+@dataclass(frozen=True)
+class Login:
+    at: str
+    login: str
+    outcome: str  # "login" or "refused login"
+
+
+def server_logins(con: Connection) -> tuple[list[Login], str]:
+    """The logins and refused logins of the server's log, and where they come from (or why there are none)."""
+    setting = con.execute("select current_setting('log_connections')").fetchone()
+    if not setting or setting[0] != "on":
+        return [], "logins are not recorded by this server (log_connections is off)"
+    try:
+        size = con.execute("select size from pg_stat_file(?)", [postgres_server.LOG_FILE]).fetchone()
+        start = max(int(size[0]) - LOG_WINDOW, 0) if size else 0
+        text = con.execute("select pg_read_file(?, ?, ?)", [postgres_server.LOG_FILE, start, LOG_WINDOW]).fetchone()
+    except ENGINE_ERRORS:
+        return [], "logins: the server's log cannot be read by this account"
+    # The server authorises a connection before it checks the role may log in: a refusal follows, same process.
+    logins: list[Login] = []
+    latest: dict[str, int] = {}  # process -> the index of its latest login
+    for line in (text[0] if text else "").splitlines():
+        matched = _LOG_LINE.match(line)
+        if matched is None:
+            continue
+        at, process, message = matched.groups()
+        if found := _AUTHORIZED.match(message):
+            latest[process] = len(logins)
+            logins.append(Login(at, found.group(1), "login"))
+        elif found := _REFUSED.match(message):
+            refused = Login(at, found.group(1), "refused login")
+            if process in latest and logins[latest[process]].login == refused.login:
+                logins[latest.pop(process)] = refused
+            else:
+                logins.append(refused)
+    return logins, f"logins from the server's log (its last {LOG_WINDOW >> 20} MiB)"
 
 
 def review(
     con: Connection, people: list[Person], found: FoundRights, pending: list[Change], target: str, day: date
 ) -> dict[str, Any]:
     events = audit.events(con)
+    logins, logins_note = server_logins(con)
     granted = _grant_days(events)
     memberships = found.rights.memberships
     reads = {(schema, role) for schema, role in found.rights.table_reads | found.partial_reads}
@@ -44,7 +89,11 @@ def review(
                 "can_log_in": found.can_login.get(person.login, False),
                 "rights": [_right(person.login, r, day, granted, roles) for r in person.rights],
                 "reads": sorted({schema for schema, role in reads if role in roles}),
-                "activity": [_event(e) for e in events if e.actor == person.login],
+                "activity": sorted(
+                    [_event(e) for e in events if e.actor == person.login]
+                    + [{"at": x.at, "action": x.outcome, "object": ""} for x in logins if x.login == person.login],
+                    key=lambda entry: entry["at"],
+                ),
             }
         )
     undeclared = sorted(found.rights.logins.keys() - declared)
@@ -62,7 +111,7 @@ def review(
             for login in undeclared
         ],
         "pending_changes": [c.describe() for c in pending],
-        "logins": LOGINS_NOTE,
+        "logins": logins_note,
     }
 
 
