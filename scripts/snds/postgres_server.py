@@ -16,7 +16,10 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-DEFAULT_DATA_DIR = Path("data/postgres")
+from snds.config import PROJECT_ROOT
+
+SERVER_FOLDER = Path("data") / "postgres"  # in the checkout, as the DuckDB file data/warehouse.duckdb
+DEFAULT_DATA_DIR = PROJECT_ROOT / SERVER_FOLDER
 LOG_FILE = "log"  # the server's log, in its data folder (pg_ctl -l, as pgserver starts it)
 DATABASE = "warehouse"  # the platform's database (schemas landing, snds, int, marts, keys, audit, project_<id>)
 SUPERUSER = "postgres"

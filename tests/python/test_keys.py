@@ -193,6 +193,19 @@ def test_leak_scan_finds_key_material_as_duckdb_and_python_print_it(
     assert "platform-v1 person ipad (as Python prints bytes)" in found
 
 
+def test_the_embedded_servers_files_are_not_read_but_the_rest_of_data_is(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    store.init_platform(con, SECRET_A)
+    needles = leaks.key_store_needles(con)
+    ipad = pads(derive_platform_key(SECRET_A, "person")).ipad
+    for folder in ("data/postgres/base/16384", "data/exports"):  # the server's table files; anything else
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / "2619").write_bytes(b"page " + ipad + b" page")
+    found = leaks.scan_paths([tmp_path / "data"], needles, leaks.not_read(tmp_path, None))
+    assert {f.where for f in found} == {str(tmp_path / "data/exports/2619")}
+
+
 def test_leak_scan_finds_a_key_cut_across_two_chunks() -> None:
     needle = leaks.Needle("k", b"0123456789abcdef")
     chunks = [b"x" * 100 + b"012345", b"6789abcdef" + b"y" * 100]

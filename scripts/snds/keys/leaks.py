@@ -176,7 +176,7 @@ def not_read(root: Path, secret_file: Path | None) -> Callable[[Path], bool]:
     """Under `root`/data, the database files (DuckDB's, and the embedded PostgreSQL server's data folder) and the
     secret file (by identity, not name) are not read."""
     data = Path(os.path.abspath(root / "data"))
-    server = Path(os.path.abspath(root / postgres_server.DEFAULT_DATA_DIR))
+    server = Path(os.path.abspath(root / postgres_server.SERVER_FOLDER))
     secret = os.stat(secret_file) if secret_file is not None else None
 
     def skipped(path: Path) -> bool:
