@@ -25,7 +25,8 @@
 {%- endmacro %}
 
 {#- PostgreSQL: a person is a login role; a schema read covers the tables to come (default privileges of the
-    tables' owner, the platform's dbt user). A login denied also ends its open sessions. -#}
+    tables' owner, the platform's dbt user). `snds access apply` ends a denied login's open sessions once the
+    plan is committed (a rollback could not bring them back). -#}
 {% macro postgres__access_change(action, names) -%}
 {%- if action == 'create_schema' -%}
 create schema if not exists {{ names[0] }};
@@ -37,7 +38,6 @@ create role {{ names[0] }} {{ 'login' if names[1] == 'allowed' else 'nologin' }}
 alter role {{ names[0] }} login;
 {%- elif action == 'deny_login' -%}
 alter role {{ names[0] }} nologin;
-select pg_terminate_backend(pid) from pg_stat_activity where usename = '{{ names[0] }}';
 {%- elif action == 'grant_role' -%}
 grant {{ names[0] }} to {{ names[1] }};
 {%- elif action == 'revoke_role' -%}
@@ -87,8 +87,8 @@ grant {{ quoted[0] }} to {{ quoted[1] }};
 -- {{ action }} {{ names | join(' ') }}: no schema privilege in Oracle
 {%- elif action == 'grant_reads' -%}
 begin
-    for t in (select table_name from dba_tables where owner = '{{ upper[0] }}') loop
-        execute immediate 'grant select on {{ quoted[0] }}."' || t.table_name || '" to {{ quoted[1] }}';
+    for t in (select object_name from dba_objects where owner = '{{ upper[0] }}' and object_type in ('TABLE', 'VIEW')) loop
+        execute immediate 'grant select on {{ quoted[0] }}."' || t.object_name || '" to {{ quoted[1] }}';
     end loop;
 end;
 /

@@ -120,7 +120,10 @@ def landing_init(database: Path | None, target: str | None) -> None:
     from snds.warehouse import WarehouseError
 
     tables = load_tables()
-    engine_name = target or engine.default_target()
+    try:
+        engine_name = target or engine.default_target()
+    except engine.EngineError as error:
+        fail(str(error), EXIT_TOOL)
     where = "the PostgreSQL server" if engine_name == "postgres" else (database or config.database_path())
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("landing tables", total=len(tables))

@@ -199,7 +199,8 @@ def _expected_columns(con: Connection, table: CatalogTable) -> list[tuple[str, s
     if engine_of(con) == "postgres":  # the engine's own spelling, from a temporary table of the catalog's columns
         con.execute(create_table_sql(table, schema="", name=_EXPECTED).replace("create table", "create temp table"))
         try:
-            rows = con.execute(_COLUMNS.replace("table_schema = ?", "table_schema like 'pg_temp%'")).fetchall()
+            own = "table_schema = (select nspname from pg_namespace where oid = pg_my_temp_schema())"
+            rows = con.execute(_COLUMNS.replace("table_schema = ?", own)).fetchall()
             return [(column, _type_text(*kind)) for name, column, *kind in rows if name == _EXPECTED]
         finally:
             con.execute(f"drop table {_EXPECTED}")

@@ -76,7 +76,7 @@ def start(data_dir: Path = DEFAULT_DATA_DIR) -> RunningServer:
             import pgserver
 
             server = pgserver.get_server(folder, cleanup_mode=None)
-    except (OSError, AssertionError) as error:
+    except Exception as error:  # pgserver raises what initdb or pg_ctl raised (CalledProcessError, timeouts ...)
         raise PostgresServerError(f"{data_dir}: PostgreSQL cannot start ({error}); see {folder}/log") from None
     running = status(folder)
     if running is None:
@@ -85,7 +85,12 @@ def start(data_dir: Path = DEFAULT_DATA_DIR) -> RunningServer:
     if "(0 rows)" in created:
         server.psql(f"create database {DATABASE};")
     # Every login and refused login in the server's log (LOG_FILE), which the yearly access review reads.
-    server.psql("alter system set log_connections = on; select pg_reload_conf();")
+    # No statement text in the log, even of a failing one: parameters are written into the statements (psycopg2)
+    # and may hold key material or delivered values.
+    server.psql(
+        "alter system set log_connections = on; alter system set log_min_error_statement = panic; "
+        "alter system set log_statement = none; select pg_reload_conf();"
+    )
     return running
 
 

@@ -183,6 +183,22 @@ def test_a_second_plan_is_empty_and_every_change_was_audited(keyed: Server, gran
     assert [f"{action.removeprefix('access.')} {what}" for action, what in audited] == granted["applied"]
 
 
+def test_a_data_managers_own_table_is_granted_to_the_project_and_keeps_its_owners_rights(
+    keyed: Server, granted: dict
+) -> None:
+    with connect_postgres("bdupont") as con:
+        con.execute("create table project_p_mi.my_subset (NUM_ENQ varchar(17))")
+    args = ("--declarations", str(keyed.declarations), "--on", DAY, "--json")
+    assert json.loads(keyed.cli("access", "plan", *args))["changes"] == [
+        "grant_reads project_p_mi snds_p_mi_reader postgres"  # its readers too; never a revocation of the owner's
+    ]
+    keyed.cli("access", "apply", *args)
+    assert json.loads(keyed.cli("access", "plan", *args))["changes"] == []
+    with connect_postgres() as con:
+        assert _has(con, "has_table_privilege('snds_p_mi_reader', 'project_p_mi.my_subset', 'select')")
+        assert _has(con, "has_table_privilege('bdupont', 'project_p_mi.my_subset', 'select, insert')")
+
+
 def test_an_ended_or_changed_right_is_gone_after_apply(keyed: Server, granted: dict) -> None:
     operator = keyed.declarations / "cleroy.yml"
     operator.write_text(operator.read_text().replace("until: 2026-12-31", "until: 2026-11-30"))
@@ -280,3 +296,17 @@ def test_ingesting_again_on_postgres_changes_nothing(server: Server, ingested: t
     _, first, database = ingested
     again = json.loads(server.cli("ingest", str(database.parent / "D2019"), "--target", "postgres", "--json"))
     assert again["status"] == "unchanged" and again["tables"] == first["tables"]
+
+
+def test_a_declared_login_that_is_a_role_the_platform_does_not_manage_is_refused(
+    keyed: Server, granted: dict, tmp_path: Path
+) -> None:
+    with connect_postgres() as con:
+        con.execute("create role dba_x login")
+    shutil.copytree(keyed.declarations, tmp_path / "access")
+    (tmp_path / "access" / "dba_x.yml").write_text(
+        "login: dba_x\nname: A DBA\norganisation: Hosting\nrights:\n"
+        "  - role: platform_operator\n    from: 2026-01-01\n    until: 2026-12-31\n"
+    )
+    refused = CliRunner().invoke(main, ["access", "plan", "--declarations", str(tmp_path / "access"), "--on", DAY])
+    assert refused.exit_code == 1 and "dba_x: a role of the server that the declarations do not" in refused.output

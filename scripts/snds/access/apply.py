@@ -33,6 +33,9 @@ def apply_changes(con: Connection, changes: list[Change], day: date) -> int:
         audit.record(con, "access.apply", failed, "failed", {"error": first, "changes": len(changes)})
         raise AccessApplyError(f"{failed}: {first}; nothing was applied") from None
     con.execute("commit")
+    for change in changes:  # a denied login's open sessions end now that the plan holds (not undone by a rollback)
+        if change.action == "deny_login":
+            con.execute("select pg_terminate_backend(pid) from pg_stat_activity where usename = ?", [change.names[0]])
     return len(changes)
 
 

@@ -12,6 +12,7 @@ from snds import config, engine, identifiers
 from snds.access.apply import AccessApplyError, apply_changes
 from snds.access.declarations import ACCESS_DIR, AccessDeclarationError, Person, load_declarations
 from snds.access.plan import (
+    AccessPlanError,
     Change,
     changes_from_any_state,
     changes_on_server,
@@ -65,9 +66,11 @@ def _server_plan(con: Connection, people: list[Person], day: date) -> tuple[Righ
     owner = platform_user("postgres")
     declared = declared_rights(people, _project_ids(), day, owner)
     found = found_rights(con)
-    changes = changes_on_server(declared, found, owner)
     try:
+        changes = changes_on_server(declared, found, owner)
         return declared, found, with_sql(changes, compiler_for("postgres", default_target_path()))
+    except AccessPlanError as error:
+        fail(f"access plan refused: {error}")
     except DbtError as error:
         fail(str(error), EXIT_TOOL)
 

@@ -23,12 +23,17 @@ from snds.access.state import FoundRights
 from snds.dbt import InlineCompiler
 
 ORACLE_TARGET = "oracle_offline"
+NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")  # a role, login or schema the plan may name (checked again by the macro)
 CHANGE_MARKER = re.compile(r"^-- snds access change (\d+): .*$", re.MULTILINE)
 # The order in which changes run: what a grant needs exists first; revocations after the grants they replace.
 ORDER = (
     "create_schema", "create_role", "create_login", "allow_login", "grant_role", "grant_schema", "grant_reads",
     "revoke_reads", "revoke_schema", "revoke_role", "deny_login",
 )  # fmt: skip
+
+
+class AccessPlanError(Exception):
+    """The server holds something the plan will not touch: the message says what."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,14 @@ def platform_user(target: str) -> str:
 def changes_on_server(declared: Rights, found: FoundRights, owner: str) -> list[Change]:
     """What brings `found` to `declared` (PostgreSQL): every difference, nothing else."""
     now = found.rights
+    adopted = sorted(
+        login for login in declared.logins if (login in found.roles and login not in now.logins) or login == owner
+    )
+    if adopted:
+        raise AccessPlanError(
+            f"{', '.join(adopted)}: a role of the server that the declarations do not manage (not in {USERS_ROLE}, "
+            "or the platform's own account); rename the declaration or the role"
+        )
     changes = [Change("create_schema", (s,)) for s in declared.schemas - now.schemas]
     changes += [Change("create_role", (r,)) for r in declared.group_roles - found.roles]
     for login, allowed in declared.logins.items():
@@ -96,6 +109,9 @@ def with_sql(changes: list[Change], compiler: InlineCompiler) -> list[Change]:
     """The changes with their SQL, compiled by dbt for the compiler's target in one invocation."""
     if not changes:
         return []
+    strange = sorted({n for c in changes for n in c.names if not NAME.fullmatch(n)})
+    if strange:  # names read from the server, never written into the template unchecked
+        raise AccessPlanError(f"names the plan cannot use: {', '.join(ascii(n)[:40] for n in strange[:5])}")
     listed = ", ".join("[" + ", ".join(f"'{part}'" for part in (c.action, *c.names)) + "]" for c in changes)
     compiled = compiler.compile(f"{{{{ access_statements([{listed}]) }}}}")
     blocks = CHANGE_MARKER.split(compiled)[1:]  # number, block, number, block ...

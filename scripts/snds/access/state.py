@@ -34,27 +34,28 @@ MEMBERSHIPS = (
 SCHEMA_GRANTS = (
     "select lower(acl.privilege_type), n.nspname, g.rolname from pg_namespace n "
     "cross join lateral aclexplode(n.nspacl) acl join pg_roles g on g.oid = acl.grantee "
-    f"where {_MANAGED}"
+    f"where acl.grantee <> n.nspowner and {_MANAGED}"  # an owner's own rights are not grants
 )
 # (schema, role, tables of the schema, tables the role may select, whether new tables will be readable)
 TABLE_READS = f"""
 with tables as (
-    select c.oid, n.nspname, c.relacl from pg_class c join pg_namespace n on n.oid = c.relnamespace
+    select c.oid, n.nspname, c.relacl, c.relowner from pg_class c join pg_namespace n on n.oid = c.relnamespace
     where c.relkind in ('r', 'v', 'm', 'p') and n.nspname not in ('pg_catalog', 'information_schema')
 ),
 readable as (
     select t.nspname, g.rolname, count(distinct t.oid) as tables
     from tables t cross join lateral aclexplode(t.relacl) acl join pg_roles g on g.oid = acl.grantee
-    where acl.privilege_type = 'SELECT' and {_MANAGED}
+    where acl.privilege_type = 'SELECT' and acl.grantee <> t.relowner and {_MANAGED}
     group by t.nspname, g.rolname
 ),
 defaults as (
     select n.nspname, g.rolname from pg_default_acl d join pg_namespace n on n.oid = d.defaclnamespace
     cross join lateral aclexplode(d.defaclacl) acl join pg_roles g on g.oid = acl.grantee
-    where d.defaclobjtype = 'r' and acl.privilege_type = 'SELECT' and {_MANAGED}
+    where d.defaclobjtype = 'r' and acl.privilege_type = 'SELECT' and acl.grantee <> d.defaclrole and {_MANAGED}
 )
 select coalesce(r.nspname, d.nspname), coalesce(r.rolname, d.rolname),
-    (select count(*) from tables t where t.nspname = coalesce(r.nspname, d.nspname)),
+    (select count(*) from tables t where t.nspname = coalesce(r.nspname, d.nspname)
+        and t.relowner <> (select oid from pg_roles where rolname = coalesce(r.rolname, d.rolname))),
     coalesce(r.tables, 0), d.rolname is not null
 from readable r full join defaults d on d.nspname = r.nspname and d.rolname = r.rolname
 """

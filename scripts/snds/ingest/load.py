@@ -202,17 +202,21 @@ class _FileLoader:
         columns = [identifier(self.warehouse, n) for n in (*verified.header, "DELIVERY_ID", "DELIVERY_FILE")]
         table = f"landing.{identifier(self.warehouse, verified.table.name)}"
         reader = self._reader(path, compression, verified, store)
-        accepted = f"select {', '.join(r.parsed for r in rules)}, ?, ? from {reader} where {rows_accepted(rules)}"
+        values, accepts = ", ".join(r.parsed for r in rules), rows_accepted(rules)
+
+        def typed_rows(delivery: str, file: str) -> str:
+            return f"select {values}, {delivery}, {file} from {reader} where {accepts}"
+
         provenance = [self.delivery, verified.entry.file]
         if self.reader is self.warehouse:
+            accepted = typed_rows("?", "?")
             inserted = self.reader.execute(f"insert into {table} ({', '.join(columns)}) {accepted}", provenance)
             row = inserted.fetchone()
             return int(row[0]) if row else 0
         # The typed rows through a scratch file (delivered values, deleted with the scratch folder); the delivery
         # and file names are checked names, written as literals (DuckDB's COPY takes no parameter).
         typed = self.scratch / "accepted.csv"
-        for value in provenance:
-            accepted = accepted.replace("?", sql_literal(value), 1)
+        accepted = typed_rows(*(sql_literal(value) for value in provenance))
         self.reader.execute(f"copy ({accepted}) to {sql_literal(str(typed))} (format csv, header false)")
         try:
             with typed.open("rb") as data:
@@ -375,9 +379,8 @@ def load_delivery(
     if previous is not None:
         return previous
     verified = verify()
-    scratch = Path(tempfile.mkdtemp(prefix="snds-ingest-"))
     with _csv_reader(con, limits) as reader:
-        return _load_files(con, reader, manifest, verified, limits, scratch, progress)
+        return _load_files(con, reader, manifest, verified, limits, progress)
 
 
 def _load_files(
@@ -386,10 +389,10 @@ def _load_files(
     manifest: Manifest,
     verified: list[VerifiedFile],
     limits: IngestLimits,
-    scratch: Path,
     progress: Callable[[int], None],
 ) -> IngestReport:
     report = IngestReport(manifest.delivery_id, "loaded")
+    scratch = Path(tempfile.mkdtemp(prefix="snds-ingest-"))
     loader = _FileLoader(reader, con, manifest.delivery_id, scratch, limits)
     con.execute("begin transaction")
     try:
