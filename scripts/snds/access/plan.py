@@ -17,12 +17,11 @@ from datetime import date
 from pathlib import Path
 
 from snds import postgres_server
-from snds.access.declarations import PLATFORM_OPERATOR, Person
-from snds.access.rights import OPERATOR_ROLE, USERS_ROLE, Rights, project_role
+from snds.access.declarations import Person
+from snds.access.rights import USERS_ROLE, Rights, group_role
 from snds.access.state import FoundRights
-from snds.dbt import InlineCompiler
+from snds.dbt import ORACLE_OFFLINE_TARGET, InlineCompiler
 
-ORACLE_TARGET = "oracle_offline"
 NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")  # a role, login or schema the plan may name (checked again by the macro)
 CHANGE_MARKER = re.compile(r"^-- snds access change (\d+): .*$", re.MULTILINE)
 # The order in which changes run: what a grant needs exists first; revocations after the grants they replace.
@@ -92,11 +91,7 @@ def changes_from_any_state(declared: Rights, people: list[Person], owner: str) -
     changes += [Change("grant_role", m) for m in declared.memberships]
     changes += [Change("grant_schema", g) for g in declared.schema_grants]
     changes += [Change("grant_reads", (*r, owner)) for r in declared.table_reads]
-    ended = {
-        (OPERATOR_ROLE if r.role == PLATFORM_OPERATOR else project_role(str(r.project), r.role), p.login)
-        for p in people
-        for r in p.rights
-    }
+    ended = {(group_role(r), p.login) for p in people for r in p.rights}
     changes += [Change("revoke_role", m) for m in ended - declared.memberships]
     return _ordered(changes)
 
@@ -131,4 +126,5 @@ def script(changes: list[Change], target: str, day: date) -> str:
 
 def compiler_for(target: str, target_path: Path) -> InlineCompiler:
     """dbt's compiler of access statements for `target` (they call macros only: the macro project's parse)."""
-    return InlineCompiler(target_path, dbt_target=ORACLE_TARGET if target == "oracle" else target, macros_only=True)
+    dbt_target = ORACLE_OFFLINE_TARGET if target == "oracle" else target
+    return InlineCompiler(target_path, dbt_target=dbt_target, macros_only=True)

@@ -18,9 +18,9 @@ from datetime import date, datetime
 from typing import Any
 
 from snds import audit, postgres_server
-from snds.access.declarations import PLATFORM_OPERATOR, Person
+from snds.access.declarations import Person
 from snds.access.plan import Change
-from snds.access.rights import OPERATOR_ROLE, project_role
+from snds.access.rights import group_role
 from snds.access.state import FoundRights
 from snds.engine import ENGINE_ERRORS, Connection
 
@@ -127,7 +127,7 @@ def _roles_of(login: str, memberships: Iterable[tuple[str, str]]) -> set[str]:
 
 
 def _right(login: str, right: Any, day: date, granted: dict[tuple[str, str], str], roles: set[str]) -> dict[str, Any]:
-    role = OPERATOR_ROLE if right.role == PLATFORM_OPERATOR else project_role(str(right.project), right.role)
+    role = group_role(right)
     status = "active" if right.active_on(day) else ("ended" if right.end < day else "future")
     return {
         "role": right.role,

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
-from snds.access.declarations import DATA_MANAGER, PLATFORM_OPERATOR, RESEARCHER, Person
+from snds.access.declarations import DATA_MANAGER, PLATFORM_OPERATOR, RESEARCHER, Person, Right
 from snds.identifiers import project_schema
 
 ROLE_PREFIX = "snds_"  # every group role the platform manages, and nothing else, starts with it
@@ -28,6 +28,11 @@ def project_role(project_id: str, role: str) -> str:
     """The group role of a project's researchers (`reader`) or data managers (`manager`)."""
     suffix = {RESEARCHER: "reader", DATA_MANAGER: "manager"}[role]
     return f"{ROLE_PREFIX}{project_id.lower()}_{suffix}"
+
+
+def group_role(right: Right) -> str:
+    """The group role a declared right stands for."""
+    return OPERATOR_ROLE if right.role == PLATFORM_OPERATOR else project_role(str(right.project), right.role)
 
 
 @dataclass(frozen=True)
@@ -62,8 +67,7 @@ def declared_rights(people: Iterable[Person], project_ids: Iterable[str], day: d
         logins[person.login] = bool(active)
         memberships.add((USERS_ROLE, person.login))
         for right in active:
-            group = OPERATOR_ROLE if right.role == PLATFORM_OPERATOR else project_role(str(right.project), right.role)
-            memberships.add((group, person.login))
+            memberships.add((group_role(right), person.login))
     return Rights(
         frozenset(schemas), frozenset(roles), logins, frozenset(memberships), frozenset(grants), frozenset(reads)
     )
