@@ -93,7 +93,7 @@ def _child_baseline(database: Path, out: Path) -> dict:
 
 def _child_build(database: Path, target: Path) -> dict:
     """P_T2D built on the copy with the current definition (its own dbt target)."""
-    from snds.dbt import dbt_database, dbt_environment, run_dbt
+    from snds.dbt import BUILD_OPTIONS, dbt_database, dbt_environment, run_dbt
     from snds.projects.build import generate_all, git_commit, selector, write_generated
     from snds.projects.definition import load_definition
     from snds.projects.schema import PROJECTS_DIR
@@ -102,7 +102,7 @@ def _child_build(database: Path, target: Path) -> dict:
     write_generated(ROOT, generate_all())
     started = time.perf_counter()
     with dbt_database(database), dbt_environment("SNDS_GIT_COMMIT", git_commit(ROOT)):
-        run_dbt("build", "--select", selector(definition), target_path=target)
+        run_dbt("build", *BUILD_OPTIONS, "--select", selector(definition), target_path=target)
     return {"seconds": time.perf_counter() - started}
 
 

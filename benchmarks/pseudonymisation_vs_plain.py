@@ -125,7 +125,7 @@ def main() -> None:
         flow_months = sorted(name for name in deliveries if name.startswith("M"))
         months, next_month = flow_months[: args.months], flow_months[args.months]
         os.environ["SNDS_DUCKDB_PATH"] = str(database)
-        quiet = ("--quiet", "--log-level", "none")
+        quiet = ("--quiet", "--log-level", "none", "--no-write-json")
         manifest = parse_project(*quiet, target_path=target)  # once: every dbt step below reuses it
         init_landing(database, tables)
         with duckdb.connect(str(database)) as con:

@@ -22,7 +22,7 @@ from snds import config
 from snds.catalog.committed import load_tables
 from snds.conformity.checks import project_rules
 from snds.conformity.validate import validate_delivery
-from snds.dbt import dbt_database, run_dbt
+from snds.dbt import BUILD_OPTIONS, dbt_database, run_dbt
 from snds.ingest import ingest_delivery
 from snds.keys import store
 from snds.landing import init_landing
@@ -79,7 +79,7 @@ def build(root: Path, manifest: Manifest) -> Warehouse:
         definitions = [load_definition(existing_definition_path(p)) for p in PROJECTS]
         import_for_projects(here.database, linkage_dir(here.deliveries / "D2019"), definitions)
         selection = [f"+path:models/projects/{p.lower()}" for p in PROJECTS]
-        run_dbt("build", "--select", *selection, target_path=here.target, manifest=manifest)
+        run_dbt("build", *BUILD_OPTIONS, "--select", *selection, target_path=here.target, manifest=manifest)
     with duckdb.connect(str(here.database)) as con:
         con.execute("checkpoint")  # everything in the file itself, none in a write-ahead log: a copy is whole
     (root / READY).touch()

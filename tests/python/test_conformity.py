@@ -23,7 +23,7 @@ from snds.cli import main
 from snds.conformity import validate as validate_module
 from snds.conformity.checks import Rules, month_column, project_rules, table_checks
 from snds.conformity.validate import compile_queries, validate_delivery
-from snds.dbt import DbtError, InlineCompiler, dbt_database, run_dbt
+from snds.dbt import BUILD_OPTIONS, DbtError, InlineCompiler, dbt_database, run_dbt
 from snds.ingest import ingest_delivery
 from snds.ingest.verify import write_manifest
 from snds.keys import store
@@ -194,7 +194,7 @@ def test_a_rejected_delivery_is_recorded_and_not_promoted(landed: Landed) -> Non
     # the next build: staging reads D1 only (FAULTY's stays, with their duplicate, stay in landing)
     selection = "+pending_deliveries pseudonymisation_keys person_pseudonyms professional_pseudonyms T_MCO19B"
     with dbt_database(landed.database):
-        run_dbt("build", "--select", selection, target_path=landed.target, manifest=landed.manifest)
+        run_dbt("build", *BUILD_OPTIONS, "--select", selection, target_path=landed.target, manifest=landed.manifest)
     with duckdb.connect(str(landed.database)) as con:  # dbt's in-process connection is read-write
         promoted = con.execute("select DELIVERY_ID from landing.promoted_deliveries order by 1").fetchall()
         landed_rows = dict(

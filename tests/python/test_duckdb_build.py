@@ -15,7 +15,7 @@ from snds.catalog.build import Catalog
 from snds.catalog.committed import load_tables
 from snds.conformity.checks import project_rules
 from snds.conformity.validate import validate_delivery
-from snds.dbt import DbtError, DbtRun, run_dbt
+from snds.dbt import BUILD_OPTIONS, DbtError, DbtRun, run_dbt
 from snds.ingest import ingest_delivery
 from snds.keys import store
 from snds.landing import init_landing
@@ -51,7 +51,9 @@ def build(
     # Its log beside its target: the project's logs/ keeps the last 60 MB of dbt.log, where test_pseudonymisation,
     # perhaps running beside this build on the other worker, looks for key material.
     logs = ("--log-path", str(dbt_target / "logs"))
-    return run_dbt("build", *logs, "--exclude", *_linked_folders(), target_path=dbt_target, manifest=dbt_manifest)
+    return run_dbt(
+        "build", *BUILD_OPTIONS, *logs, "--exclude", *_linked_folders(), target_path=dbt_target, manifest=dbt_manifest
+    )
 
 
 def _linked_folders() -> list[str]:
@@ -109,7 +111,15 @@ def test_primary_key_test_fails_on_a_duplicate(
     try:
         with pytest.raises(DbtError, match="primary_key_IR_BEN_R_BEN_NIR_PSA__BEN_RNG_GEM: "):  # the test, nothing else
             # the delivery was applied already: only a full rebuild reads landing again
-            run_dbt("build", "--select", "IR_BEN_R", "--full-refresh", target_path=dbt_target, manifest=dbt_manifest)
+            run_dbt(
+                "build",
+                *BUILD_OPTIONS,
+                "--select",
+                "IR_BEN_R",
+                "--full-refresh",
+                target_path=dbt_target,
+                manifest=dbt_manifest,
+            )
     finally:
         with duckdb.connect(str(scratch_database)) as con:
             con.execute("delete from landing.IR_BEN_R where DELIVERY_FILE = 'DUPLICATE'")

@@ -24,7 +24,7 @@ from snds.catalog.committed import load_tables
 from snds.catalog.history import history_templates
 from snds.conformity.checks import project_rules
 from snds.conformity.validate import validate_delivery
-from snds.dbt import dbt_database, run_dbt
+from snds.dbt import BUILD_OPTIONS, dbt_database, run_dbt
 from snds.ingest import ingest_delivery
 from snds.ingest.verify import write_manifest
 from snds.keys import store
@@ -105,7 +105,14 @@ def layer(tmp_path_factory: pytest.TempPathFactory, dbt_manifest: Manifest) -> I
             assert report["status"] == "validated", report
         with duckdb.connect(str(here.database)) as con:
             store.init_platform(con, secrets.token_bytes(32))
-        run_dbt("build", "--select", "+events +persons +cleaning_rules", target_path=target, manifest=dbt_manifest)
+        run_dbt(
+            "build",
+            *BUILD_OPTIONS,
+            "--select",
+            "+events +persons +cleaning_rules",
+            target_path=target,
+            manifest=dbt_manifest,
+        )
         yield here
 
 

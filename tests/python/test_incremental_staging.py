@@ -22,7 +22,7 @@ from snds import config
 from snds.catalog.committed import CatalogTable, load_tables
 from snds.conformity.checks import project_rules
 from snds.conformity.validate import validate_delivery
-from snds.dbt import DbtError, dbt_database, run_dbt
+from snds.dbt import BUILD_OPTIONS, DbtError, dbt_database, run_dbt
 from snds.ingest import DeliveryRefused, ingest_delivery
 from snds.ingest.verify import write_manifest
 from snds.keys import store
@@ -266,6 +266,7 @@ def test_events_wait_for_the_claim_lines_they_read(base: Base, deliveries: dict[
     with dbt_database(base.database):
         run_dbt(
             "build",
+            *BUILD_OPTIONS,
             "--select",
             STAGING_PARENTS,
             "ER_PRS_F ER_PHA_F events",
@@ -293,7 +294,15 @@ def test_a_promotion_finishes_what_a_stopped_build_left(base: Base, deliveries: 
     year_tables = delivered_tables(base.database, [year.name]).tables
     # as a build stopped after the year's staging tables: the stays and events never read them
     with dbt_database(base.database):
-        run_dbt("build", "--select", STAGING_PARENTS, *year_tables, target_path=base.target, manifest=base.manifest)
+        run_dbt(
+            "build",
+            *BUILD_OPTIONS,
+            "--select",
+            STAGING_PARENTS,
+            *year_tables,
+            target_path=base.target,
+            manifest=base.manifest,
+        )
     assert year.name in _applied(base, "T_MCO20B") and year.name not in _applied(base, "events")
     done = base.receive(deliveries["M201909"])
     assert done.resumed == (year.name,) and set(year_tables) <= set(done.tables)
@@ -314,7 +323,9 @@ def test_a_monthly_promotion_tests_its_own_months(base: Base, deliveries: dict[s
         )
     base.receive(deliveries["M201910"])  # its tests read October only
     with pytest.raises(DbtError, match=f"primary_key_{APPEND_TABLE}"), dbt_database(base.database):
-        run_dbt("test", "--select", APPEND_TABLE, target_path=base.target, manifest=base.manifest)  # every row
+        run_dbt(
+            "test", *BUILD_OPTIONS, "--select", APPEND_TABLE, target_path=base.target, manifest=base.manifest
+        )  # every row
     november = deliveries["M201911"]
     base.validate(november)
     keys = ", ".join(base.tables[APPEND_TABLE].primary_key)

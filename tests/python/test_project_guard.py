@@ -1,18 +1,18 @@
 """The build's own enforcement of a research project's rules (issue 11, item 4): `macros/access/project_guard.sql`.
 
-A copy of the dbt project, made once for the module in a temporary directory, holds hostile fixtures: three extra
-project definitions (`P_HOLD`, whose folder holds the hand-written cases, one subfolder each; `P_OTHER`, another
-project, whose perimeter is then hand-edited to two identifier kinds; `P_GUARD`, an expired authorisation),
-generated into the copy as `snds project generate` does. The copy is parsed once; each case runs a plain
-`dbt build --select path:models/projects/<folder>` in-process, which must fail with a message naming the project,
-the model and the offending item, and leave no relation behind. A compliant hand-written extract is built: the
-guard does not block legitimate custom SQL. Nothing is written into the repository's own folders.
+A copy of the dbt project (cut to the staging tables the rest reads: pruned_project.py), made once for the module
+in a temporary directory, holds hostile fixtures: three extra project definitions (`P_HOLD`, whose folder holds the
+hand-written cases, one subfolder each; `P_OTHER`, another project, whose perimeter is then hand-edited to two
+identifier kinds; `P_GUARD`, an expired authorisation), generated into the copy as `snds project generate` does.
+The copy is parsed once; each case runs a plain `dbt build --select path:models/projects/<folder>` in-process, which
+must fail with a message naming the project, the model and the offending item, and leave no relation behind. A
+compliant hand-written extract is built: the guard does not block legitimate custom SQL. Nothing is written into the
+repository's own folders.
 """
 
 from __future__ import annotations
 
 import re
-import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
@@ -21,7 +21,7 @@ import pytest
 from dbt.cli.main import dbtRunner, dbtRunnerResult
 from dbt.contracts.graph.manifest import Manifest
 
-from snds.config import PROJECT_ROOT
+from pruned_project import copy_pruned
 from snds.dbt import dbt_database
 from snds.dbt_slice import cut_slice
 from snds.projects.build import generate_all, write_generated
@@ -29,7 +29,6 @@ from snds.projects.generate import PERIMETERS_MACRO
 
 pytestmark = pytest.mark.slow
 
-COPIED = ("dbt_project.yml", "profiles", "macros", "models", "seeds", "projects", "tests/dbt", ".dbtignore")
 GUARD_FAILED = "research project rules broken, nothing is built"
 
 # One authorisation valid until 2099; the cohort's rule is irrelevant here (nothing but case h is built).
@@ -210,17 +209,6 @@ class GuardedCopy:
         return {f"{schema}.{name}".lower() for schema, name in rows}
 
 
-def _copy_project(root: Path) -> None:
-    root.mkdir()
-    for name in COPIED:
-        source = PROJECT_ROOT / name
-        if source.is_dir():
-            # a real copy: dbt does not follow a symlinked folder (os.walk without followlinks)
-            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
-        elif source.is_file():
-            shutil.copy2(source, root / name)
-
-
 def _two_identifier_kinds(root: Path, project_id: str) -> None:
     """A hand-edited perimeters macro: the project's identifier_kind becomes a list of two kinds."""
     path = root / PERIMETERS_MACRO
@@ -256,10 +244,11 @@ def guarded(request: pytest.FixtureRequest, guarded_copy: GuardedCopy) -> Guarde
 
 
 @pytest.fixture(scope="module")
-def guarded_copy(tmp_path_factory: pytest.TempPathFactory) -> GuardedCopy:
+def guarded_copy(tmp_path_factory: pytest.TempPathFactory, dbt_manifest: Manifest) -> GuardedCopy:
     base = tmp_path_factory.mktemp("project_guard")
     root, target, database = base / "project", base / "target", base / "scratch.duckdb"
-    _copy_project(root)
+    kept = copy_pruned(root, dbt_manifest)
+    assert {"ER_PRS_F", "IR_BEN_R", "T_MCO20B"} <= kept  # what the cases read
     for project_id, text in DEFINITIONS.items():
         (root / "projects" / f"{project_id}.yml").write_text(text, encoding="utf-8")
     write_generated(root, generate_all(root / "projects"))

@@ -22,7 +22,7 @@ from snds.catalog.build import Catalog
 from snds.catalog.committed import load_tables
 from snds.conformity.checks import project_rules
 from snds.conformity.validate import validate_delivery
-from snds.dbt import DbtError, DbtRun, dbt_database, run_dbt
+from snds.dbt import BUILD_OPTIONS, DbtError, DbtRun, dbt_database, run_dbt
 from snds.ingest import ingest_delivery
 from snds.ingest.verify import write_manifest
 from snds.keys import leaks, store
@@ -73,7 +73,7 @@ class Platform:
 
     def dbt(self, *args: str) -> DbtRun:
         """`dbt <args>` on this platform's database, without parsing the project again."""
-        return run_dbt(*args, target_path=self.target, manifest=self.manifest)
+        return run_dbt(*args[:1], *BUILD_OPTIONS, *args[1:], target_path=self.target, manifest=self.manifest)
 
     def build(self) -> None:
         self.dbt("build", *SELECTION)
