@@ -23,7 +23,7 @@ from duckdb import DuckDBPyConnection
 
 from snds.catalog.committed import committed_tables
 from snds.catalog.pseudonymisation import DOMAINS, correspondence_model
-from snds.dbt import BUILD_OPTIONS, DbtRun, dbt_database, dbt_environment, run_dbt
+from snds.dbt import BUILD_OPTIONS, DbtRun, dbt_database, dbt_environment, parse_project, run_dbt
 from snds.warehouse import connect, require_landing
 
 # With `+`: the gate's views (what staging and the event layer have still to apply) and the catalog seed they read.
@@ -137,15 +137,18 @@ def promote(
     extra: tuple[str, ...] = (),
 ) -> Promotion:
     """Build the models the deliveries touch (dbt build: models and their tests); DbtError if dbt fails. `manifest`:
-    the project already parsed; `extra`: more dbt options (`--full-refresh`)."""
+    the project already parsed (else the parse kept for the checkout); `extra`: more dbt options (`--full-refresh`)."""
     delivered = delivered_tables(database, delivery_ids)
     selected = selection(delivered.tables, first=delivered.first)
     # a build after one that stopped half-way tests every row: what it applied may not have been tested
     tested = TESTED_ROWS_APPLIED if delivered.clean and not delivered.first else TESTED_ROWS_EVERY
-    with dbt_database(database), dbt_environment(TESTED_ROWS_VARIABLE, tested):
-        excluded = exclusion(first=delivered.first)
-        arguments = ("build", *BUILD_OPTIONS, "--select", *selected, "--exclude", *excluded, *extra)
-        run: DbtRun = run_dbt(*arguments, target_path=target_path, manifest=manifest)
+    with dbt_database(database):
+        # the parse kept for the checkout (seconds), not dbt's own parse of a minute in a target it has not parsed
+        manifest = manifest or parse_project("--no-write-json", "--quiet", target_path=target_path)
+        with dbt_environment(TESTED_ROWS_VARIABLE, tested):
+            excluded = exclusion(first=delivered.first)
+            arguments = ("build", *BUILD_OPTIONS, "--select", *selected, "--exclude", *excluded, *extra)
+            run: DbtRun = run_dbt(*arguments, target_path=target_path, manifest=manifest)
     results = getattr(run.result.result, "results", None) or []
     layers: dict[str, float] = {}
     for result in results:
