@@ -35,10 +35,8 @@ def read_staging_tables(manifest: Manifest) -> set[str]:
     return {nodes[uid].name for uid in seen & staging}
 
 
-def copy_pruned(root: Path, manifest: Manifest) -> set[str]:
-    """The project's files in `root` (a real copy: dbt does not follow a symlinked folder) with the staging models
-    of `read_staging_tables` only, their SQL files and their entries in the staging YAML; returns their names."""
-    kept = read_staging_tables(manifest)
+def copy_project(root: Path) -> None:
+    """The project's dbt files in `root`: a real copy (dbt does not follow a symlinked folder)."""
     root.mkdir()
     for name in COPIED:
         source = PROJECT_ROOT / name
@@ -47,6 +45,13 @@ def copy_pruned(root: Path, manifest: Manifest) -> set[str]:
         elif source.is_file():
             (root / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, root / name)
+
+
+def copy_pruned(root: Path, manifest: Manifest) -> set[str]:
+    """`copy_project` with the staging models of `read_staging_tables` only (their SQL files and their entries in
+    the staging YAML); returns their names."""
+    kept = read_staging_tables(manifest)
+    copy_project(root)
     for path in (root / STAGING).rglob("*.sql"):
         if path.stem not in kept:
             path.unlink()

@@ -27,11 +27,12 @@ from dbt.cli.main import dbtRunner, dbtRunnerResult
 from dbt.contracts.graph.manifest import Manifest
 
 from project_warehouse import Warehouse
+from pruned_project import copy_project
 from snds.cli import main
 from snds.dbt import DbtRun, dbt_database
 from snds.keys.material import Pads, pseudonym
 from snds.projects.lifecycle import closed_on
-from test_project_guard import GUARD_FAILED, _copy_project, _failure
+from test_project_guard import GUARD_FAILED, _failure
 
 pytestmark = pytest.mark.slow
 
@@ -180,7 +181,7 @@ def project_copy(tmp_path_factory: pytest.TempPathFactory, parsed_project: DbtRu
     """The dbt project with the hand-written models, parsed from the session's parse (same profile: partial)."""
     base = tmp_path_factory.mktemp("lifecycle_project")
     root, target = base / "project", base / "target"
-    _copy_project(root)
+    copy_project(root)
     for folder, files in MODELS.items():
         (root / "models" / folder).mkdir(parents=True)
         for name, text in files.items():
