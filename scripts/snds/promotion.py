@@ -144,7 +144,8 @@ def promote(
     tested = TESTED_ROWS_APPLIED if delivered.clean and not delivered.first else TESTED_ROWS_EVERY
     with dbt_database(database):
         # the parse kept for the checkout (seconds), not dbt's own parse of a minute in a target it has not parsed
-        manifest = manifest or parse_project("--no-write-json", "--quiet", target_path=target_path)
+        if manifest is None:
+            manifest = parse_project("--no-write-json", "--quiet", target_path=target_path)
         with dbt_environment(TESTED_ROWS_VARIABLE, tested):
             excluded = exclusion(first=delivered.first)
             arguments = ("build", *BUILD_OPTIONS, "--select", *selected, "--exclude", *excluded, *extra)

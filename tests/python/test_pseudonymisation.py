@@ -80,7 +80,7 @@ class Platform:
 
     def show(self, sql: str) -> list[tuple]:
         # a query on the tables built: no relation cache to fill, nothing for target/ (the builds write it)
-        run = self.dbt("show", "--no-populate-cache", "--no-write-json", "--inline", sql, "--limit", "-1")
+        run = self.dbt("show", "--no-populate-cache", "--inline", sql, "--limit", "-1")  # dbt() adds no JSON
         return [tuple(row) for row in run.result.result.results[0].agate_table.rows]
 
     def links(self, schema: str) -> dict[str, int]:
