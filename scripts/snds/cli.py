@@ -289,7 +289,8 @@ def ingest(
 @main.command()
 @click.argument("delivery_ids", nargs=-1, required=True, metavar="DELIVERY_ID...")
 @database_option
-def promote(delivery_ids: tuple[str, ...], database: Path | None) -> None:
+@target_option
+def promote(delivery_ids: tuple[str, ...], database: Path | None, target: str | None) -> None:
     """Apply validated deliveries to the base: dbt builds only the staging models of the tables they delivered and
     what descends from them (event layer, marts), each applying just the deliveries it has not applied yet.
 
@@ -310,11 +311,12 @@ def promote(delivery_ids: tuple[str, ...], database: Path | None) -> None:
         fail(str(error), EXIT_USAGE)
     started = time.monotonic()
     try:
+        engine_name = target or engine.default_target()
         with console.status(f"promoting {', '.join(checked)}"):
-            done = promote_deliveries(database or config.database_path(), checked)
+            done = promote_deliveries(database or config.database_path(), checked, target=engine_name)
     except PromotionRefused as refusal:
         fail(f"nothing promoted: {refusal}")
-    except (warehouse.WarehouseError, DbtError) as error:
+    except (warehouse.WarehouseError, engine.EngineError, DbtError) as error:
         fail(str(error), EXIT_TOOL)
     console.print(
         f"promoted {', '.join(done.deliveries)}: {len(done.tables)} tables built, {len(done.nodes)} dbt nodes run "
@@ -608,13 +610,14 @@ def oracle() -> None:
 @click.option("--no-compile", is_flag=True, help="Check target/oracle as it is, without compiling again.")
 def oracle_check(no_compile: bool) -> None:
     """Compile every model and test for Oracle without a database, then grammar-check all the SQL."""
-    from snds.dbt import ORACLE_TARGET_PATH, DbtError, compile_oracle_offline
+    from snds.dbt import ORACLE_OFFLINE_TARGET, ORACLE_TARGET_PATH, DbtError, compile_oracle_offline, parse_project
     from snds.oracle_check import check_compiled_project
 
     if not no_compile:
         try:
             with console.status("compiling the project for Oracle (offline)"):
-                compile_oracle_offline("--quiet")
+                parsed = parse_project("--quiet", target_path=ORACLE_TARGET_PATH, dbt_target=ORACLE_OFFLINE_TARGET)
+                compile_oracle_offline("--quiet", manifest=parsed)  # the parse kept for the checkout, if any
         except DbtError as error:
             fail(str(error))
     manifest = json.loads((ORACLE_TARGET_PATH / "manifest.json").read_text(encoding="utf-8"))

@@ -112,14 +112,18 @@ def run_dbt(
     return DbtRun(result, path)
 
 
+def target_options(dbt_target: str | None) -> tuple[str, ...]:
+    """dbt's `--target` option for another target than the profile's default (None)."""
+    return ("--target", dbt_target) if dbt_target else ()
+
+
 def parse_project(*options: str, target_path: Path | None = None, dbt_target: str | None = None) -> Manifest:
     """The whole project parsed for `dbt_target` (the profile's default when None): the parse kept for this checkout
     while nothing dbt reads has changed (`snds.dbt_slice.saved_parse`: seconds, for a database in any folder), else
     `dbt parse <options>`, kept for the next."""
     manifest = saved_parse(dbt_target)
     if manifest is None:
-        selected = ("--target", dbt_target) if dbt_target else ()
-        manifest = run_dbt("parse", *options, *selected, target_path=target_path).result.result
+        manifest = run_dbt("parse", *options, *target_options(dbt_target), target_path=target_path).result.result
         save_parse(manifest, dbt_target)
     return manifest
 
@@ -163,7 +167,7 @@ class InlineCompiler:
     ) -> None:
         self.target_path, self.database, self.dbt_target = target_path, database, dbt_target
         self._quiet = ("--quiet", "--log-level", "none")
-        self._options = (*self._quiet, *(("--target", dbt_target) if dbt_target else ()))
+        self._options = (*self._quiet, *target_options(dbt_target))
         self._manifest = manifest
         self._project = macro_project() if macros_only else PROJECT_ROOT
         if macros_only:  # its own target: dbt's partial parse state there is the macro project's
@@ -203,10 +207,20 @@ def _failure_detail(result: dbtRunnerResult) -> str:
     return ": " + "; ".join(details) if details else ""
 
 
-def compile_oracle_offline(*extra: str, target_path: Path = ORACLE_TARGET_PATH) -> DbtRun:
+def compile_oracle_offline(
+    *extra: str, target_path: Path = ORACLE_TARGET_PATH, manifest: Manifest | None = None
+) -> DbtRun:
     """Compile the whole project for Oracle without a database (nothing connects), except the models tagged
-    DUCKDB_ONLY and what depends on them (a Python model: dbt-oracle connects to compile one)."""
+    DUCKDB_ONLY and what depends on them (a Python model: dbt-oracle connects to compile one). `manifest`: the
+    project parsed for ORACLE_OFFLINE_TARGET already (`parse_project`), not parsed again."""
     excluded = ("--exclude", f"tag:{DUCKDB_ONLY}+")
     return run_dbt(
-        "compile", "--target", ORACLE_OFFLINE_TARGET, "--no-populate-cache", *excluded, *extra, target_path=target_path
+        "compile",
+        "--target",
+        ORACLE_OFFLINE_TARGET,
+        "--no-populate-cache",
+        *excluded,
+        *extra,
+        target_path=target_path,
+        manifest=manifest,
     )

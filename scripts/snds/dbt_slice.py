@@ -72,13 +72,18 @@ class Slice:
 
 
 def sliced_manifest(
-    folder: PurePosixPath, target_path: Path, parse: Callable[[], Manifest], root: Path = PROJECT_ROOT
+    folder: PurePosixPath,
+    target_path: Path,
+    parse: Callable[[], Manifest],
+    root: Path = PROJECT_ROOT,
+    dbt_target: str | None = None,
 ) -> Slice:
     """The slice of the dbt project in `root` for the nodes under `folder` (relative to `root`), from `target_path`
-    when it is still valid, else cut from `parse()` (a full dbt parse) and saved there. When the folder's nodes
+    when it is still valid, else cut from `parse()` (a full dbt parse for `dbt_target`, None: the profile's default)
+    and saved there, apart from other targets' slices. When the folder's nodes
     have what the slice does not carry, or a file changed while dbt parsed, the whole
     parsed manifest is used and nothing is saved (see `_needs_whole`)."""
-    slice_path, meta_path = _paths(folder, target_path)
+    slice_path, meta_path = _paths(folder, target_path, dbt_target)
 
     def fingerprint(meta: dict) -> str:
         return _fingerprint(root, folder, _safe_paths(root, meta["files"]), [str(name) for name in meta["env"]])
@@ -260,18 +265,25 @@ def _ancestors_in(full: Manifest, uid: str, inside: set[str]) -> list[str]:
     return sorted(found)
 
 
-def _paths(folder: PurePosixPath, target_path: Path) -> tuple[Path, Path]:
+def _paths(folder: PurePosixPath, target_path: Path, dbt_target: str | None) -> tuple[Path, Path]:
     name = str(folder).replace("/", "__")
     base = target_path / SLICES_DIR
+    if dbt_target:  # the default target's slices keep their place
+        base = base / _target_name(dbt_target)
     return base / f"{name}.msgpack", base / f"{name}.json"
 
 
 def _parse_paths(root: Path, dbt_target: str | None) -> tuple[Path, Path]:
+    name = _target_name(dbt_target)
+    base = root / PARSES_DIR
+    return base / f"{name}.msgpack", base / f"{name}.json"
+
+
+def _target_name(dbt_target: str | None) -> str:
     name = dbt_target or "default"
     if not name.replace("_", "").isalnum():
         raise ValueError(f"dbt target {dbt_target!r}: letters, digits and _ only")
-    base = root / PARSES_DIR
-    return base / f"{name}.msgpack", base / f"{name}.json"
+    return name
 
 
 def _defining_files(cut: Manifest) -> set[str]:

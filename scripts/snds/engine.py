@@ -22,6 +22,7 @@ from snds import postgres_server
 from snds.sql import quoted_name
 
 ENGINES = ("duckdb", "postgres")  # the dbt targets whose database a command can open
+EMBEDDED = ENGINES[0]  # the default: the DuckDB file
 TARGET_VARIABLE = "SNDS_TARGET"
 BINARY_TYPE = {"duckdb": "blob", "postgres": "bytea"}  # the column type of key material
 
@@ -68,6 +69,11 @@ class PostgresConnection:
         self._cursor.copy_expert(f"copy {table} ({', '.join(columns)}) from stdin with (format csv)", data)
         return int(self._cursor.rowcount)
 
+    @property
+    def description(self) -> Any:
+        """The columns of the last query's result (name first), as DuckDB's `description`."""
+        return self._cursor.description
+
     def fetchone(self) -> tuple | None:
         return self._cursor.fetchone()
 
@@ -97,6 +103,11 @@ def stored_name(con: Connection, name: str) -> str:
 def identifier(con: Connection, name: str) -> str:
     """A catalog name, quoted, as the engine stores it unquoted (`stored_name`)."""
     return quoted_name(stored_name(con, name))
+
+
+def where(target: str, database: Path) -> Path | str:
+    """The target's database as a message names it: the DuckDB file, or the server."""
+    return database if target == EMBEDDED else "the PostgreSQL server"
 
 
 def default_target() -> str:

@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dbt.contracts.graph.manifest import Manifest
-from duckdb import DuckDBPyConnection
 
 from snds.catalog.committed import committed_tables
 from snds.catalog.pseudonymisation import DOMAINS, correspondence_model
-from snds.dbt import BUILD_OPTIONS, DbtRun, dbt_database, dbt_environment, parse_project, run_dbt
-from snds.warehouse import connect, require_landing
+from snds.dbt import BUILD_OPTIONS, DbtRun, dbt_database, dbt_environment, parse_project, run_dbt, target_options
+from snds.engine import EMBEDDED, Connection, connect, where
+from snds.warehouse import require_landing
 
 # With `+`: the gate's views (what staging and the event layer have still to apply) and the catalog seed they read.
 GATE_MODELS = ("pending_deliveries", "pending_event_deliveries")
@@ -60,11 +60,11 @@ class Delivered:
     clean: bool  # no delivery was left half-applied: the months an earlier build applied were tested then
 
 
-def delivered_tables(database: Path, delivery_ids: list[str]) -> Delivered:
+def delivered_tables(database: Path, delivery_ids: list[str], target: str = EMBEDDED) -> Delivered:
     """The catalog tables the validated deliveries delivered, with those of the deliveries an earlier build left
     half-applied; PromotionRefused for a delivery unknown or not validated."""
-    with connect(database) as con:
-        require_landing(con, database)
+    with connect(target, database) as con:
+        require_landing(con, where(target, database))
         problems = []
         tables: set[str] = set()
         for delivery in delivery_ids:
@@ -89,7 +89,7 @@ def delivered_tables(database: Path, delivery_ids: list[str]) -> Delivered:
     return Delivered(sorted(name for name in tables if name in catalog), resumed, first, not left)
 
 
-def gate_built(con: DuckDBPyConnection) -> bool:
+def gate_built(con: Connection) -> bool:
     """Whether the gate's views exist (a build of a few models by hand may have left them out)."""
     found = con.execute(
         "select count(*) from information_schema.tables where table_schema = 'landing' and table_name in (?, ?)",
@@ -98,7 +98,7 @@ def gate_built(con: DuckDBPyConnection) -> bool:
     return found == len(GATE_MODELS)
 
 
-def half_applied(con: DuckDBPyConnection) -> list[tuple[str, str]]:
+def half_applied(con: Connection) -> list[tuple[str, str]]:
     """(delivery, table) of each promoted delivery that some model of the base has applied and another reading it
     has not yet: what a build that failed (or was stopped) left; a delivery no model has applied yet is left to
     the promotion that asks for it. From the gate's views as the last build created them."""
@@ -135,20 +135,24 @@ def promote(
     target_path: Path | None = None,
     manifest: Manifest | None = None,
     extra: tuple[str, ...] = (),
+    target: str = EMBEDDED,
 ) -> Promotion:
     """Build the models the deliveries touch (dbt build: models and their tests); DbtError if dbt fails. `manifest`:
-    the project already parsed (else the parse kept for the checkout); `extra`: more dbt options (`--full-refresh`)."""
-    delivered = delivered_tables(database, delivery_ids)
+    the project already parsed for `target` (else the parse kept for the checkout); `extra`: more dbt options
+    (`--full-refresh`); `target`: the engine (the DuckDB file `database`, or the `postgres` target's server)."""
+    delivered = delivered_tables(database, delivery_ids, target)
     selected = selection(delivered.tables, first=delivered.first)
     # a build after one that stopped half-way tests every row: what it applied may not have been tested
     tested = TESTED_ROWS_APPLIED if delivered.clean and not delivered.first else TESTED_ROWS_EVERY
+    dbt_target = None if target == EMBEDDED else target
     with dbt_database(database):
         # the parse kept for the checkout (seconds), not dbt's own parse of a minute in a target it has not parsed
         if manifest is None:
-            manifest = parse_project("--no-write-json", "--quiet", target_path=target_path)
+            manifest = parse_project("--no-write-json", "--quiet", target_path=target_path, dbt_target=dbt_target)
         with dbt_environment(TESTED_ROWS_VARIABLE, tested):
             excluded = exclusion(first=delivered.first)
-            arguments = ("build", *BUILD_OPTIONS, "--select", *selected, "--exclude", *excluded, *extra)
+            arguments = ("build", *target_options(dbt_target), *BUILD_OPTIONS, "--select", *selected)
+            arguments += ("--exclude", *excluded, *extra)
             run: DbtRun = run_dbt(*arguments, target_path=target_path, manifest=manifest)
     results = getattr(run.result.result, "results", None) or []
     layers: dict[str, float] = {}

@@ -12,8 +12,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
+
+if TYPE_CHECKING:
+    from snds.engine import Connection
 
 # The schemas of the platform (and DuckDB's own catalogs): a database file may not be named after them.
 RESERVED_NAMES = frozenset({"landing", "snds", "int", "marts", "audit", "keys", "main", "system", "temp", "memory"})
@@ -73,8 +77,9 @@ def connect(
         con.close()
 
 
-def require_landing(con: duckdb.DuckDBPyConnection, path: Path) -> None:
-    """WarehouseError unless the landing bookkeeping exists (a delivery was ingested or `snds landing init` ran)."""
+def require_landing(con: Connection, path: Path | str) -> None:
+    """WarehouseError unless the landing bookkeeping exists (a delivery was ingested or `snds landing init` ran);
+    `path`: the database as the message names it (its file, or the server)."""
     found = con.execute(
         "select count(*) from information_schema.tables where table_schema = 'landing' and table_name = 'deliveries'"
     ).fetchone()

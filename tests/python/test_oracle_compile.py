@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from dbt.contracts.graph.manifest import Manifest
 
 from hmac_vectors import hmac_vector_sql
 from snds.access.declarations import load_declarations
@@ -13,7 +14,14 @@ from snds.access.rights import declared_rights
 from snds.catalog.committed import load_tables
 from snds.conformity.checks import examples_call, macro_call, month_column, project_rules, table_checks
 from snds.conformity.validate import compile_parts
-from snds.dbt import DUCKDB_ONLY, ORACLE_OFFLINE_TARGET, DbtRun, InlineCompiler, compile_oracle_offline
+from snds.dbt import (
+    DUCKDB_ONLY,
+    ORACLE_OFFLINE_TARGET,
+    DbtRun,
+    InlineCompiler,
+    compile_oracle_offline,
+    parse_project,
+)
 from snds.oracle_check import check_compiled_project
 from snds.sqlcheck import check_oracle_script, check_sql, sql_files
 
@@ -21,14 +29,23 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def compiled(tmp_path_factory: pytest.TempPathFactory) -> DbtRun:
-    return compile_oracle_offline("--quiet", target_path=tmp_path_factory.mktemp("oracle_target"))
+def oracle_parse(tmp_path_factory: pytest.TempPathFactory) -> Manifest:
+    """The project parsed for Oracle once (or the parse kept for the checkout), for the compile and the snippets."""
+    return parse_project(
+        "--quiet", target_path=tmp_path_factory.mktemp("oracle_parse"), dbt_target=ORACLE_OFFLINE_TARGET
+    )
 
 
 @pytest.fixture(scope="module")
-def oracle(compiled: DbtRun) -> InlineCompiler:
+def compiled(oracle_parse: Manifest, tmp_path_factory: pytest.TempPathFactory) -> DbtRun:
+    target_path = tmp_path_factory.mktemp("oracle_target")
+    return compile_oracle_offline("--quiet", target_path=target_path, manifest=oracle_parse)
+
+
+@pytest.fixture(scope="module")
+def oracle(compiled: DbtRun, oracle_parse: Manifest) -> InlineCompiler:
     """Inline snippets compiled for Oracle offline, the project parsed once."""
-    return InlineCompiler(compiled.target_path, dbt_target=ORACLE_OFFLINE_TARGET)
+    return InlineCompiler(compiled.target_path, dbt_target=ORACLE_OFFLINE_TARGET, manifest=oracle_parse)
 
 
 def _duckdb_only(manifest: dict) -> set[str]:

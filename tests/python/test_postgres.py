@@ -9,7 +9,6 @@ proved by connecting as each declared person.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ import pytest
 from click.testing import CliRunner
 
 from hmac_vectors import VECTORS, hmac_vector_sql
+from postgres_fixture import running_server, snds
 from snds import config, postgres_server
 from snds.access.declarations import ACCESS_DIR
 from snds.catalog.committed import load_tables
@@ -46,9 +46,7 @@ class Server:
     declarations: Path
 
     def cli(self, *args: str) -> str:
-        result = CliRunner().invoke(main, list(args))
-        assert result.exit_code == 0, result.output
-        return result.stdout
+        return snds(*args)
 
     def reads(self, login: str) -> set[str]:
         """The tables `login` can select from, connected as `login` (empty when the login is refused)."""
@@ -73,18 +71,10 @@ class Server:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("postgres")
-    running = postgres_server.start(root / "data")
-    saved = dict(os.environ)
-    os.environ.update(running.environment())
-    os.environ["DBT_TARGET_PATH"] = str(root / "target")  # the CLI's dbt compiles go there, not to the checkout
-    try:
+    with running_server(root) as running:
         here = Server(running, root / "target", root / "platform.secret", root / "access")
         write_new_secret(here.secret)
         yield here
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-        postgres_server.stop(running.data_dir)
 
 
 @pytest.fixture(scope="module")

@@ -81,3 +81,8 @@ def found_rights(con: Connection) -> FoundRights:
         table_reads=frozenset((s, role) for s, role, tables, readable, later in reads if readable == tables and later),
     )
     return FoundRights(rights, frozenset(roles), roles, frozenset((s, role) for s, role, *_ in reads))
+
+
+def role_exists(con: Connection, role: str) -> bool:
+    found = con.execute("select count(*) from pg_roles where rolname = ?", [role]).fetchone()
+    return bool(found and found[0])

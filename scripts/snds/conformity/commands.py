@@ -7,13 +7,23 @@ from pathlib import Path
 
 import click
 
-from snds import config
-from snds.cli_common import EXIT_DATA, EXIT_TOOL, EXIT_USAGE, console, database_option, fail, fail_reporting
+from snds import config, engine
+from snds.cli_common import (
+    EXIT_DATA,
+    EXIT_TOOL,
+    EXIT_USAGE,
+    console,
+    database_option,
+    fail,
+    fail_reporting,
+    target_option,
+)
 
 
 @click.command()
 @click.argument("delivery_id")
 @database_option
+@target_option
 @click.option("--json", "as_json", is_flag=True, help="Print the report (or the error) as JSON on stdout.")
 @click.option(
     "--report-dir",
@@ -21,7 +31,9 @@ from snds.cli_common import EXIT_DATA, EXIT_TOOL, EXIT_USAGE, console, database_
     default=None,
     help="Where to write the report. Default: data/reports/<DELIVERY_ID>/.",
 )
-def validate(delivery_id: str, database: Path | None, as_json: bool, report_dir: Path | None) -> None:
+def validate(
+    delivery_id: str, database: Path | None, target: str | None, as_json: bool, report_dir: Path | None
+) -> None:
     """Run the catalog's conformity checks on an ingested delivery; exit 1 if an error-severity check fails.
 
     Writes conformity.html (for the data manager) and conformity.json, records every check's result in the
@@ -29,8 +41,6 @@ def validate(delivery_id: str, database: Path | None, as_json: bool, report_dir:
     are promoted into the base by the next dbt build. Exit codes: 0 validated, 1 rejected, 2 wrong identifier or
     unknown delivery, 3 the tool could not work (database missing, locked or without landing, dbt failed).
     """
-    import duckdb
-
     from snds.dbt import DbtError
     from snds.identifiers import InvalidIdentifier
     from snds.identifiers import delivery_id as checked_delivery_id
@@ -46,24 +56,26 @@ def validate(delivery_id: str, database: Path | None, as_json: bool, report_dir:
     from snds.conformity.report import write_report
     from snds.conformity.validate import UnknownDelivery, ValidationError, check_delivery, validate_delivery
 
-    target = database or config.database_path()
+    path = database or config.database_path()
     out = report_dir or config.REPORTS_DIR / delivery
     try:
-        check_delivery(target, delivery)  # a clear message before the catalog is loaded and dbt started
+        engine_name = target or engine.default_target()
+        check_delivery(path, delivery, engine_name)  # a clear message before the catalog is loaded and dbt started
         rules = project_rules(load_tables())
         with console.status(f"checking delivery {delivery}") as status:
             report = validate_delivery(
-                target,
+                path,
                 delivery,
                 rules,
                 config.PROJECT_ROOT / "target" / "conformity",
                 progress=lambda step: status.update(f"checking delivery {delivery}: {step}"),
+                target=engine_name,
             )
     except UnknownDelivery as error:
         fail_reporting(str(error), EXIT_USAGE, as_json, delivery)
-    except (ValidationError, WarehouseError, RuleError, DbtError) as error:
+    except (ValidationError, WarehouseError, engine.EngineError, RuleError, DbtError) as error:
         fail_reporting(str(error), EXIT_TOOL, as_json, delivery)
-    except duckdb.Error as error:  # DuckDB's own text may quote a delivered value: only its kind is shown
+    except engine.ENGINE_ERRORS as error:  # the engine's own text may quote a delivered value: only its kind is shown
         fail_reporting(f"the database failed while checking ({type(error).__name__})", EXIT_TOOL, as_json, delivery)
     try:
         json_path, html_path = write_report(report, out)

@@ -18,9 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import duckdb
-
-from snds import audit, config, identifiers, warehouse
+from snds import audit, config, engine, identifiers, warehouse
 from snds.catalog.committed import CatalogTable
 from snds.conformity.checks import (
     RULES_DIR,
@@ -170,11 +168,17 @@ def threshold_for(thresholds: list[Threshold], check: Check, table: CatalogTable
 
 
 @contextmanager
-def open_warehouse(database: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    """The warehouse (never created here; WarehouseError when missing, reserved, locked, or without landing)."""
-    with warehouse.connect(database, wait_seconds=warehouse.LOCK_WAIT_SECONDS) as con:
-        warehouse.require_landing(con, database)
+def open_warehouse(database: Path, target: str = engine.EMBEDDED) -> Iterator[engine.Connection]:
+    """The target's database (never created here; WarehouseError when the DuckDB file is missing, reserved or locked,
+    EngineError when the server cannot be reached; WarehouseError on either without landing)."""
+    with engine.connect(target, database) as con:
+        warehouse.require_landing(con, engine.where(target, database))
         yield con
+
+
+def _target_of(compiler: InlineCompiler) -> str:
+    """The engine the compiler's SQL runs on: the DuckDB file unless it compiles for the `postgres` target."""
+    return compiler.dbt_target or engine.EMBEDDED
 
 
 def compile_parts(template_parts: dict[str, str], compile_sql: Callable[[str], str]) -> dict[str, str]:
@@ -247,24 +251,25 @@ def _compile_for(
 
 def conformity_cache(compiler: InlineCompiler, target_path: Path) -> CompiledParts:
     database = compiler.database or config.database_path()
+    kept_for = compiler.dbt_target or database.stem  # SQL compiled for another engine is kept apart
     return CompiledParts(
-        target_path / "compiled_conformity", database.stem, lambda parts: compile_parts(parts, compiler.compile)
+        target_path / "compiled_conformity", kept_for, lambda parts: compile_parts(parts, compiler.compile)
     )
 
 
-def _require_delivery(con: duckdb.DuckDBPyConnection, delivery_id: str) -> None:
+def _require_delivery(con: engine.Connection, delivery_id: str) -> None:
     if not con.execute("select count(*) from landing.deliveries where DELIVERY_ID = ?", [delivery_id]).fetchone()[0]:
         raise UnknownDelivery(f"delivery {delivery_id} was never ingested")
 
 
-def check_delivery(database: Path, delivery_id: str) -> None:
+def check_delivery(database: Path, delivery_id: str, target: str = engine.EMBEDDED) -> None:
     """Before any work: a checked identifier, a usable warehouse with landing, an ingested delivery."""
     identifiers.delivery_id(delivery_id)
-    with open_warehouse(database) as con:
+    with open_warehouse(database, target) as con:
         _require_delivery(con, delivery_id)
 
 
-def delivered_counts(con: duckdb.DuckDBPyConnection, delivery_id: str) -> dict[str, TableCounts]:
+def delivered_counts(con: engine.Connection, delivery_id: str) -> dict[str, TableCounts]:
     """Every table with a file in the delivery, loaded or not, with the ingestion's counts."""
     _require_delivery(con, delivery_id)
     rows = con.execute(
@@ -275,12 +280,12 @@ def delivered_counts(con: duckdb.DuckDBPyConnection, delivery_id: str) -> dict[s
     return {name: TableCounts(int(rows_), int(loaded), int(quarantined)) for name, rows_, loaded, quarantined in rows}
 
 
-def delivered_tables(con: duckdb.DuckDBPyConnection, delivery_id: str) -> list[str]:
+def delivered_tables(con: engine.Connection, delivery_id: str) -> list[str]:
     """The tables the delivery holds a file of, even when every line was quarantined."""
     return list(delivered_counts(con, delivery_id))
 
 
-def _delivered_anywhere(con: duckdb.DuckDBPyConnection, delivery_id: str) -> set[str]:
+def _delivered_anywhere(con: engine.Connection, delivery_id: str) -> set[str]:
     """Tables a link may point to: delivered in this delivery or in a validated one (loaded or not)."""
     rows = con.execute(
         "select distinct f.TABLE_NAME from landing.delivery_files f join landing.deliveries d using (DELIVERY_ID) "
@@ -290,14 +295,17 @@ def _delivered_anywhere(con: duckdb.DuckDBPyConnection, delivery_id: str) -> set
     return {r[0] for r in rows}
 
 
-def _previous_volumes(con: duckdb.DuckDBPyConnection, delivery_id: str) -> dict[str, tuple[str, list[int]]]:
+def _previous_volumes(con: engine.Connection, delivery_id: str) -> dict[str, tuple[str, list[int]]]:
     """Per template: the latest other validated delivery holding it, and its rows per month."""
     rows = con.execute(
-        """select v.TEMPLATE, v.DELIVERY_ID, v.ROW_COUNT
-        from landing.delivery_volumes v join landing.deliveries d using (DELIVERY_ID)
-        where d.STATUS = 'validated' and v.DELIVERY_ID <> ?
-        qualify d.LOADED_AT = max(d.LOADED_AT) over (partition by v.TEMPLATE)
-        order by v.TEMPLATE, v.VOLUME_MONTH""",
+        """select TEMPLATE, DELIVERY_ID, ROW_COUNT from (
+            select v.TEMPLATE, v.DELIVERY_ID, v.ROW_COUNT, v.VOLUME_MONTH, d.LOADED_AT,
+                max(d.LOADED_AT) over (partition by v.TEMPLATE) as LATEST_AT
+            from landing.delivery_volumes v join landing.deliveries d on d.DELIVERY_ID = v.DELIVERY_ID
+            where d.STATUS = 'validated' and v.DELIVERY_ID <> ?
+        ) volumes
+        where LOADED_AT = LATEST_AT
+        order by TEMPLATE, VOLUME_MONTH""",
         [delivery_id],
     ).fetchall()
     previous: dict[str, tuple[str, list[int]]] = {}
@@ -323,7 +331,7 @@ def _compared_with(check: Check) -> str:
 
 
 def plan(
-    con: duckdb.DuckDBPyConnection, rules: Rules, delivery_id: str, names: list[str]
+    con: engine.Connection, rules: Rules, delivery_id: str, names: list[str]
 ) -> tuple[dict[str, list[Check]], list[Skipped]]:
     """Each table's checks, without those comparing with a table never delivered (listed as skipped).
 
@@ -365,7 +373,7 @@ def ingest_results(counts: dict[str, TableCounts], rules: Rules, thresholds: lis
 
 
 def _measure(
-    con: duckdb.DuckDBPyConnection, name: str, sql: str, checks: list[Check], month: str | None
+    con: engine.Connection, name: str, sql: str, checks: list[Check], month: str | None
 ) -> tuple[int, list[int], dict[str, int]]:
     """Run a table's query; its columns are read by name: rows checked, each check's count, rows per month."""
     cursor = con.execute(sql)
@@ -392,9 +400,9 @@ def run_checks(
     progress: Callable[[str], None] = lambda _: None,
     cache: CompiledParts | None = None,
 ) -> Validation:
-    database = compiler.database or config.database_path()
+    database, target = compiler.database or config.database_path(), _target_of(compiler)
     thresholds = load_thresholds()
-    with open_warehouse(database) as con:
+    with open_warehouse(database, target) as con:
         counts = delivered_counts(con, delivery_id)
         unknown = [name for name in counts if name not in rules.tables]
         if unknown:
@@ -412,7 +420,7 @@ def run_checks(
         result = _result(rules.tables[name], check, policy.periods, policy.breaking, thresholds)
         shown = {"columns": ["reason"], "rows": [[policy.problem]]} if policy.problem else {}
         validation.results.append(replace(result, examples=shown))
-    with open_warehouse(database) as con:
+    with open_warehouse(database, target) as con:
         for name in names:
             progress(name)
             table, month = rules.tables[name], months[name]
@@ -443,7 +451,7 @@ def _example_columns(table: CatalogTable, check: Check) -> list[str]:
     return list(dict.fromkeys(wanted))[:10]
 
 
-def _platform_pads(con: duckdb.DuckDBPyConnection) -> dict[str, Pads]:
+def _platform_pads(con: engine.Connection) -> dict[str, Pads]:
     """The active platform key of each identifier domain (none before `snds keys init`)."""
     rows = con.execute(
         "select KEY_DOMAIN, IPAD, OPAD from keys.key_material where KEY_SCOPE = 'platform' and KEY_STATUS = 'active'"
@@ -461,7 +469,7 @@ def _shown(value: object, domain: str, keys: dict[str, Pads], length: int) -> st
     return pseudonym(pads.key, str(value), length) if pads else "(hidden: no platform key)"
 
 
-def _by_name(cursor: duckdb.DuckDBPyConnection, columns: list[str]) -> list[list]:
+def _by_name(cursor: engine.Connection, columns: list[str]) -> list[list]:
     """The rows of a query, its values in the order of `columns`, found by column name."""
     at = {d[0].upper(): i for i, d in enumerate(cursor.description or [])}
     missing = [c for c in columns if c.upper() not in at]
@@ -496,7 +504,7 @@ def add_examples(
         for i in failed
     }
     queries = _compile_for(parts, delivery_id, compiler, cache)
-    with open_warehouse(compiler.database or config.database_path()) as con:
+    with open_warehouse(compiler.database or config.database_path(), _target_of(compiler)) as con:
         keys = _platform_pads(con)
         for i in failed:
             result = validation.results[i]
@@ -517,17 +525,16 @@ def _table_outcome(results: list[CheckResult]) -> str:
     return {0: "pass", 1: "warn", 2: "error"}[worst]
 
 
-def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict]) -> None:
+def _insert(con: engine.Connection, table: str, rows: list[dict]) -> None:
     """Insert rows (by column name) into a landing table in one statement: one list parameter per column."""
     if not rows:
         return
-    types = dict(
-        con.execute(
-            "select column_name, data_type from information_schema.columns "
-            "where table_schema = 'landing' and table_name = ?",
-            [table],
-        ).fetchall()
-    )
+    described = con.execute(
+        "select column_name, data_type from information_schema.columns "
+        "where table_schema = 'landing' and table_name = ?",
+        [table],
+    ).fetchall()
+    types = {name.upper(): kind for name, kind in described}  # PostgreSQL stores the names in lower case
     names = list(rows[0])
     unnested = ", ".join(f"unnest(cast(? as {types[name]}[]))" for name in names)
     con.execute(
@@ -575,7 +582,7 @@ def _result_rows(validation: Validation, rules: Rules, key: dict) -> tuple[list[
     return results, examples
 
 
-def record_outcome(database: Path, validation: Validation, rules: Rules) -> datetime:
+def record_outcome(database: Path, validation: Validation, rules: Rules, target: str = engine.EMBEDDED) -> datetime:
     """In one transaction: the delivery's status (what promotion reads), every check's result, the examples,
     the tables' counts, the monthly volumes and the audit event. Returns the validation's time (its key)."""
     delivery, status = validation.delivery_id, validation.status
@@ -614,7 +621,7 @@ def record_outcome(database: Path, validation: Validation, rules: Rules) -> date
         "errors": outcomes.count("error"),
         "warnings": outcomes.count("warn"),
     }
-    with open_warehouse(database) as con:
+    with open_warehouse(database, target) as con:
         create_bookkeeping(con)  # databases created before the conformity tables existed
         con.execute("begin")
         try:
@@ -633,7 +640,7 @@ def record_outcome(database: Path, validation: Validation, rules: Rules) -> date
     return key["VALIDATED_AT"]
 
 
-def _records(cursor: duckdb.DuckDBPyConnection) -> list[dict]:
+def _records(cursor: engine.Connection) -> list[dict]:
     """A query's rows as dictionaries, by column name."""
     names = [d[0].upper() for d in cursor.description or []]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
@@ -655,7 +662,7 @@ def _check_entry(result: dict, examples: dict) -> dict:
     }
 
 
-def read_report(con: duckdb.DuckDBPyConnection, delivery_id: str) -> dict:
+def read_report(con: engine.Connection, delivery_id: str) -> dict:
     """The report of the delivery's latest validation, from the warehouse tables (and its quarantine summary)."""
     latest = _records(
         con.execute(
@@ -757,16 +764,19 @@ def validate_delivery(
     target_path: Path,
     progress: Callable[[str], None] = lambda _: None,
     manifest: Manifest | None = None,
+    target: str = engine.EMBEDDED,
 ) -> dict:
     """Check a delivery, record its status and results (the promotion gate reads them) and return the report.
-    `manifest`: the project as the caller parsed it already (`InlineCompiler`)."""
+    `manifest`: the project as the caller parsed it already (`InlineCompiler`), for `target`; `target`: the engine
+    (duckdb: the file `database`; postgres: the server of the `postgres` dbt target)."""
     delivery_id = identifiers.delivery_id(delivery_id)  # before anything: it names SQL literals and directories
-    check_delivery(database, delivery_id)
-    compiler = InlineCompiler(target_path, database, manifest=manifest)
+    check_delivery(database, delivery_id, target)
+    dbt_target = None if target == engine.EMBEDDED else target
+    compiler = InlineCompiler(target_path, database, dbt_target=dbt_target, manifest=manifest)
     cache = conformity_cache(compiler, target_path)
     validation = run_checks(compiler, delivery_id, rules, progress, cache)
     progress("examples of the failed checks")
     add_examples(compiler, validation, rules, cache)
-    record_outcome(database, validation, rules)
-    with open_warehouse(database) as con:
+    record_outcome(database, validation, rules, target)
+    with open_warehouse(database, target) as con:
         return read_report(con, delivery_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import duckdb
+from snds.engine import Connection
 
 SHOWN_LINES = 10  # line numbers listed per group; the count is always complete
 
@@ -33,13 +33,14 @@ class QuarantineGroup:
         }
 
 
-def quarantine_summary(con: duckdb.DuckDBPyConnection, delivery_id: str) -> list[QuarantineGroup]:
+def quarantine_summary(con: Connection, delivery_id: str) -> list[QuarantineGroup]:
     """Per file, column and reason: how many lines, and the first line numbers, in file order."""
     rows = con.execute(
         f"""select FILE_NAME, TABLE_NAME, COLUMN_NAME, REASON_CODE, EXPECTED, REASON,
-               count(distinct LINE_NUMBER), list(distinct LINE_NUMBER order by LINE_NUMBER)[1:{SHOWN_LINES}]
+               count(distinct LINE_NUMBER), (array_agg(distinct LINE_NUMBER order by LINE_NUMBER))[1:{SHOWN_LINES}]
         from landing.quarantine where DELIVERY_ID = ?
-        group by all order by FILE_NAME, min(LINE_NUMBER), COLUMN_NAME nulls first, REASON_CODE""",
+        group by FILE_NAME, TABLE_NAME, COLUMN_NAME, REASON_CODE, EXPECTED, REASON
+        order by FILE_NAME, min(LINE_NUMBER), COLUMN_NAME nulls first, REASON_CODE""",
         [delivery_id],
     ).fetchall()
     return [QuarantineGroup(*row[:6], int(row[6]), tuple(int(n) for n in row[7] if n is not None)) for row in rows]

@@ -5,14 +5,13 @@ Needs no database: the database is opened (never created) only to say whether th
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
-from snds import warehouse
+from snds import engine, warehouse
 from snds.projects.codes import unknown_codes
 from snds.projects.definition import ProjectDefinition, Rule, as_json
 from snds.projects.lifecycle import closed_message, closed_on
@@ -40,8 +39,11 @@ class CheckResult:
         }
 
 
-def check_project(definition: ProjectDefinition, today: date, database: Path, reference: Path) -> CheckResult:
-    """What `snds project check` reports about a definition that loaded."""
+def check_project(
+    definition: ProjectDefinition, today: date, database: Path, reference: Path, target: str = engine.EMBEDDED
+) -> CheckResult:
+    """What `snds project check` reports about a definition that loaded (its key and closure read in `target`'s
+    database: the DuckDB file `database`, or the server)."""
     errors = [p for p in (definition.authorisation.problem_on(today),) if p]
     warnings = list(definition.warnings)
     if (reference / "nomenclatures").is_dir():
@@ -52,8 +54,8 @@ def check_project(definition: ProjectDefinition, today: date, database: Path, re
         ]
     else:
         warnings.append(f"codes not checked: no dictionary at {reference} (set SNDS_REFERENCE_DIR)")
-    key, why = project_key_status(database, definition.id)
-    closed = _closed_on(database, definition.id) if key == KEY_MISSING else None
+    key, why = project_key_status(database, definition.id, target)
+    closed = _closed_on(database, definition.id, target) if key == KEY_MISSING else None
     if closed is not None:
         errors.append(f"{closed_message(definition.id, closed)}: nothing may be built, imported or exported")
     elif key == KEY_MISSING:
@@ -65,24 +67,25 @@ def check_project(definition: ProjectDefinition, today: date, database: Path, re
     return CheckResult(definition, tuple(errors), tuple(warnings), key, closed)
 
 
-def _closed_on(database: Path, project_id: str) -> date | None:
+def _closed_on(database: Path, project_id: str, target: str) -> date | None:
     """The day the project was closed, or None (also when that cannot be read now: the key check says so)."""
     try:
-        return closed_on(database, project_id)
-    except warehouse.WarehouseError:
+        return closed_on(database, project_id, target)
+    except (warehouse.WarehouseError, engine.EngineError):
         return None
 
 
-def project_key_status(database: Path, project_id: str) -> tuple[str, str | None]:
-    """Whether the project has an active key in `database`, and why it could not be said."""
-    try:
-        warehouse.check_path(database)
-    except warehouse.WarehouseError as error:
-        return KEY_NOT_CHECKED, str(error)
-    if not database.is_file():
-        return KEY_NOT_CHECKED, f"no database at {database}"
+def project_key_status(database: Path, project_id: str, target: str = engine.EMBEDDED) -> tuple[str, str | None]:
+    """Whether the project has an active key in `target`'s database, and why it could not be said."""
+    if target == engine.EMBEDDED:
+        try:
+            warehouse.check_path(database)
+        except warehouse.WarehouseError as error:
+            return KEY_NOT_CHECKED, str(error)
+        if not database.is_file():
+            return KEY_NOT_CHECKED, f"no database at {database}"
     try:  # not read-only: a read-only opening fails while this process holds the file (dbt, the demo's steps)
-        with warehouse.connect(database, wait_seconds=KEY_CHECK_WAIT_SECONDS) as con:
+        with _connected(database, target) as con:
             known = con.execute(
                 "select count(*) from information_schema.tables where table_schema = 'keys' "
                 "and table_name = 'key_material'"
@@ -93,11 +96,18 @@ def project_key_status(database: Path, project_id: str) -> tuple[str, str | None
                 "select count(*) from keys.key_material where KEY_SCOPE = ? and KEY_STATUS = 'active'",
                 [f"project:{project_id}"],
             ).fetchone()
-    except duckdb.Error as error:
-        return KEY_NOT_CHECKED, f"{database} cannot be read now ({type(error).__name__})"
-    except warehouse.WarehouseError as error:
+    except engine.ENGINE_ERRORS as error:
+        return KEY_NOT_CHECKED, f"{engine.where(target, database)} cannot be read now ({type(error).__name__})"
+    except (warehouse.WarehouseError, engine.EngineError) as error:
         return KEY_NOT_CHECKED, str(error)
     return (KEY_PRESENT if row and row[0] else KEY_MISSING), None
+
+
+def _connected(database: Path, target: str) -> AbstractContextManager[engine.Connection]:
+    """The DuckDB file, waiting for it a short while only; or the server."""
+    if target == engine.EMBEDDED:
+        return warehouse.connect(database, wait_seconds=KEY_CHECK_WAIT_SECONDS)
+    return engine.connect(target)
 
 
 def summary_lines(result: CheckResult) -> list[str]:

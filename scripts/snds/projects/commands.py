@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from snds import config
-from snds.cli_common import console, database_option, fail
+from snds import config, engine
+from snds.cli_common import console, database_option, fail, target_option
 from snds.projects.export_commands import export
 from snds.projects.lifecycle_commands import project_close, project_import
 
@@ -116,8 +116,9 @@ def project_generate(check: bool) -> None:
 @project.command("build")
 @click.argument("project_id", metavar="ID")
 @database_option
+@target_option
 @report_dir_option
-def project_build(project_id: str, database: Path | None, report_dir: Path | None) -> None:
+def project_build(project_id: str, database: Path | None, report_dir: Path | None, target: str | None) -> None:
     """Check, generate and build one project: `dbt build` of models/projects/<id>/ only (run `dbt build` first for
     the base and the marts), then write its page (`snds project report`). dbt enforces the authorisation itself;
     a direct `dbt build` is held alike.
@@ -138,6 +139,7 @@ def project_build(project_id: str, database: Path | None, report_dir: Path | Non
         gc_paused,
         parse_project,
         run_dbt,
+        target_options,
     )
     from snds.dbt_slice import sliced_manifest
     from snds.projects.build import (
@@ -155,15 +157,19 @@ def project_build(project_id: str, database: Path | None, report_dir: Path | Non
 
     definition = definition_or_fail(project_id)
     database = database or config.database_path()
-    with _opened_once(database):
+    engine_name = _engine_or_fail(target)
+    dbt_target = None if engine_name == engine.EMBEDDED else engine_name
+    with _opened_once(database, engine_name):
         # read once, for the build and for its page: the authorisation, the key, the closure, the code-list warnings
-        checked = check_project(definition, date.today(), database, config.reference_dir())
+        checked = check_project(definition, date.today(), database, config.reference_dir(), engine_name)
         try:
             # a key that cannot be checked here (the database busy) is checked again by the build's hook
             check_buildable(definition, date.today(), checked.project_key != KEY_MISSING, checked.closed)
             generated = generate_all()
         except (ProjectDefinitionError, ProjectBuildError, GenerationError) as error:
             fail(str(error), EXIT_DATA)
+        if engine_name != engine.EMBEDDED:
+            _require_reader_role(definition.id, database, engine_name)
         written, _ = write_generated(config.PROJECT_ROOT, generated)
         console.print(f"project {definition.id}: {written} generated files written; building {selector(definition)}")
         try:
@@ -173,30 +179,61 @@ def project_build(project_id: str, database: Path | None, report_dir: Path | Non
                 cut = sliced_manifest(
                     project_folder(definition),
                     default_target_path(),
-                    lambda: parse_project("--no-write-json", "--quiet"),
+                    lambda: parse_project("--no-write-json", "--quiet", dbt_target=dbt_target),
+                    dbt_target=dbt_target,
                 )
                 how = "unchanged" if cut.reused else "parsed again (the project, a macro or the dbt set-up changed)"
                 console.print(f"project {definition.id}: its slice of the dbt project {how}", highlight=False)
                 with dbt_environment("SNDS_GIT_COMMIT", git_commit(config.PROJECT_ROOT)):
-                    run_dbt("build", "--select", selector(definition), *BUILD_OPTIONS, manifest=cut.manifest)
+                    selected = ("--select", selector(definition), *target_options(dbt_target), *BUILD_OPTIONS)
+                    run_dbt("build", *selected, manifest=cut.manifest)
         except DbtError as error:
             fail(f"project {definition.id}: {error}", EXIT_DATA)
         console.print(f"project {definition.id}: built in schema {schema(definition)}")
-        publish_page(definition, database, report_dir, checked)
+        publish_page(definition, database, report_dir, checked, engine_name)
+
+
+def _engine_or_fail(target: str | None) -> str:
+    """The engine the command works on (`--target`, else SNDS_TARGET, else duckdb); exit 3 for a wrong variable."""
+    from snds.cli_common import EXIT_TOOL
+
+    try:
+        return target or engine.default_target()
+    except engine.EngineError as error:
+        fail(str(error), EXIT_TOOL)
+
+
+def _require_reader_role(project_id: str, database: Path, target: str) -> None:
+    """Exit 1 unless the server has the project's readers' role, which the project's models grant SELECT to: it is
+    made by `snds access apply` from the declarations (dbt would fail on the first grant instead)."""
+    from snds.access.declarations import RESEARCHER
+    from snds.access.rights import project_role
+    from snds.access.state import role_exists
+    from snds.cli_common import EXIT_DATA
+
+    role = project_role(project_id, RESEARCHER)
+    with engine.connect(target, database) as con:
+        found = role_exists(con, role)
+    if not found:
+        fail(
+            f"project {project_id}: the role {role}, to which its tables are granted, does not exist on the server: "
+            "declare its people in access/ and run `snds access apply` first; nothing is built",
+            EXIT_DATA,
+        )
 
 
 @contextmanager
-def _opened_once(database: Path) -> Iterator[None]:
+def _opened_once(database: Path, target: str) -> Iterator[None]:
     """The warehouse held open for a whole command: its checks, dbt and the page share DuckDB's one instance of the
     file instead of opening it three times (a quarter of a second each on a base of a few GB). Exit 3 when it
-    cannot be opened (missing, or held by another run beyond the wait)."""
+    cannot be opened (missing, or held by another run beyond the wait; the server not reachable)."""
     from snds.cli_common import EXIT_TOOL
-    from snds.warehouse import WarehouseError, connect
+    from snds.warehouse import WarehouseError
 
     try:
-        with connect(database):
+        with engine.connect(target, database):
             yield
-    except WarehouseError as error:
+    except (WarehouseError, engine.EngineError) as error:
         fail(str(error), EXIT_TOOL)
 
 
@@ -236,10 +273,14 @@ def definition_or_fail(project_id: str) -> ProjectDefinition:
 
 
 def publish_page(
-    definition: ProjectDefinition, database: Path, report_dir: Path | None, checked: CheckResult | None = None
+    definition: ProjectDefinition,
+    database: Path,
+    report_dir: Path | None,
+    checked: CheckResult | None = None,
+    target: str = engine.EMBEDDED,
 ) -> None:
-    """Write the project page (exit 1 with the reason when it cannot be); `checked`: the definition's check, when
-    the caller made it already."""
+    """Write the project page from `target`'s database (exit 1 with the reason when it cannot be); `checked`: the
+    definition's check, when the caller made it already."""
     from datetime import date
 
     from snds.cli_common import EXIT_DATA
@@ -247,12 +288,12 @@ def publish_page(
     from snds.projects.page import ProjectPageError, page_report, read_built, write_page
     from snds.warehouse import WarehouseError
 
-    checked = checked or check_project(definition, date.today(), database, config.reference_dir())
+    checked = checked or check_project(definition, date.today(), database, config.reference_dir(), target)
     try:
-        built = read_built(database, definition)
+        built = read_built(database, definition, target)
         report = page_report(definition, built, summary_lines(checked), list(checked.warnings))
         json_path, html_path = write_page(report, report_dir or config.REPORTS_DIR)
-    except (ProjectPageError, WarehouseError) as error:
+    except (ProjectPageError, WarehouseError, engine.EngineError) as error:
         fail(str(error), EXIT_DATA)
     except OSError as error:
         fail(f"project {definition.id}: its page was not written: {error}", EXIT_DATA)

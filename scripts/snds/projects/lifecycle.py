@@ -19,7 +19,7 @@ from pathlib import Path
 
 import duckdb
 
-from snds import audit, identifiers, warehouse
+from snds import audit, engine, identifiers
 from snds.keys import store
 
 CLOSE_ACTION = "project.close"
@@ -62,7 +62,7 @@ def closed_message(project_id: str, day: date) -> str:
     return f"project {project_id} closed on {day.isoformat()}"
 
 
-def closed_on_with(con: duckdb.DuckDBPyConnection, project_id: str) -> date | None:
+def closed_on_with(con: engine.Connection, project_id: str) -> date | None:
     """The day the project was closed (its `project.close` event in `audit.events`), or None."""
     exists = con.execute(
         "select count(*) from information_schema.tables where table_schema = 'audit' and table_name = 'events'"
@@ -76,14 +76,15 @@ def closed_on_with(con: duckdb.DuckDBPyConnection, project_id: str) -> date | No
     return row[0].date() if row and row[0] is not None else None
 
 
-def closed_on(database: Path, project_id: str) -> date | None:
-    """The day the project was closed in this warehouse, or None (also when there is no database yet).
+def closed_on(database: Path, project_id: str, target: str = engine.EMBEDDED) -> date | None:
+    """The day the project was closed in `target`'s database, or None (also when there is no DuckDB file yet).
 
-    Raises warehouse.WarehouseError when the database cannot be read (held by another run beyond the wait).
+    Raises warehouse.WarehouseError when the file cannot be read (held by another run beyond the wait), EngineError
+    when the server cannot be reached.
     """
-    if not database.is_file():
+    if target == engine.EMBEDDED and not database.is_file():
         return None
-    with warehouse.connect(database) as con:
+    with engine.connect(target, database) as con:
         return closed_on_with(con, project_id)
 
 

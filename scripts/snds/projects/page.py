@@ -17,9 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
-from snds import warehouse
+from snds import engine
 from snds.pages import render_html, write_pages
 from snds.projects.definition import ProjectDefinition
 from snds.projects.generate import SUMMARIES, schema
@@ -44,11 +42,12 @@ class BuiltProject:
     dbt_invocation_id: str
 
 
-def read_built(database: Path, definition: ProjectDefinition) -> BuiltProject:
-    """The last build's counts (ProjectPageError when the project was not built, or from another definition)."""
+def read_built(database: Path, definition: ProjectDefinition, target: str = engine.EMBEDDED) -> BuiltProject:
+    """The last build's counts in `target`'s database (ProjectPageError when the project was not built, or from
+    another definition)."""
     relation = schema(definition)  # project_<id>: the id matched PROJECT_ID, a checked literal
     try:
-        with warehouse.connect(database) as con:  # not read-only: dbt may hold the same file open in this process
+        with engine.connect(target, database) as con:  # not read-only: dbt may hold the same file in this process
             built = {
                 row[0]
                 for row in con.execute(
@@ -69,8 +68,9 @@ def read_built(database: Path, definition: ProjectDefinition) -> BuiltProject:
                 f"select definition_sha256, git_commit, dbt_invocation_id, item_kind, item_name, row_count "
                 f"from {relation}.build order by item_kind, item_name"
             ).fetchall()
-    except duckdb.Error as error:
-        raise ProjectPageError(f"{database} cannot be read now ({type(error).__name__})") from None
+    except engine.ENGINE_ERRORS as error:
+        where = engine.where(target, database)
+        raise ProjectPageError(f"{where} cannot be read now ({type(error).__name__})") from None
     if not record or record[0][0] != definition.sha256:
         raise ProjectPageError(
             f"project {definition.id} was built from another version of projects/{definition.path.name}: "
