@@ -92,7 +92,7 @@ def sliced_manifest(
     if saved is not None:
         return Slice(saved, reused=True)
     full = parse()
-    if _needs_whole(full, folder):
+    if needs_whole(full, _own(full, folder)):
         return Slice(full, reused=False)
     cut = cut_slice(full, folder)
     files, env = sorted(_defining_files(cut)), sorted(_environment_names(full))
@@ -142,12 +142,11 @@ def _save(manifest: Manifest, data_path: Path, meta_path: Path, meta: dict) -> N
     write_atomically(meta_path, (json.dumps(meta, indent=1) + "\n").encode())
 
 
-def _needs_whole(full: Manifest, folder: PurePosixPath) -> bool:
-    """Whether the folder's nodes use what the slice leaves out: unit tests on them, functions, or an ephemeral
-    model outside the folder (compiled into theirs with its own parents)."""
-    own = _own(full, folder)
+def needs_whole(full: Manifest, own: set[str]) -> bool:
+    """Whether the nodes `own` use what a slice leaves out: unit tests on them, functions, or an ephemeral
+    model outside them (compiled into theirs with its own parents)."""
     tested = any(own.intersection(t.depends_on.nodes) for t in full.unit_tests.values())
-    parents = {uid for n in own for uid in full.nodes[n].depends_on.nodes}
+    parents = {uid for n in own for uid in _parents(full, n)}
     called = any(uid.startswith("function.") for uid in parents)
     ephemeral = any(
         uid in full.nodes and uid not in own and full.nodes[uid].config.materialized == "ephemeral" for uid in parents
@@ -200,12 +199,21 @@ def _ready(manifest: Manifest) -> Manifest:
     return manifest
 
 
+def nodes_slice(full: Manifest, own: set[str]) -> Manifest:
+    """`cut_nodes` ready for dbt, or `full` itself when the nodes use what a slice leaves out (`needs_whole`)."""
+    return full if needs_whole(full, own) else _ready(cut_nodes(full, own))
+
+
 def cut_slice(full: Manifest, *folders: PurePosixPath) -> Manifest:
-    """`full` restricted to the nodes under `folders`, their parents, the tests on them and their parents, the hooks,
-    the exposures on them and every macro. The parents outside are read, never run: each depends only on its
+    """`cut_nodes` of the nodes under `folders`."""
+    return cut_nodes(full, _own(full, *folders))
+
+
+def cut_nodes(full: Manifest, own: set[str]) -> Manifest:
+    """`full` restricted to the nodes `own`, their parents, the tests on them and their parents, the hooks, the
+    exposures on them and every macro. The parents outside are read, never run: each depends only on its
     ancestors that are in the slice (dbt's graph would otherwise need every ancestor up to the deliveries; the
     ancestry between the slice's nodes is kept, which the build's test edges and indirect selection follow)."""
-    own = _own(full, *folders)
     tests = {
         uid
         for uid, node in full.nodes.items()
@@ -214,15 +222,16 @@ def cut_slice(full: Manifest, *folders: PurePosixPath) -> Manifest:
     hooks = {uid for uid, node in full.nodes.items() if node.resource_type == "operation"}
     exposures = {uid for uid, e in full.exposures.items() if own.intersection(e.depends_on.nodes)}
     kept = own | tests | hooks
-    parents = {p for uid in kept for p in full.nodes[uid].depends_on.nodes}
+    parents = {p for uid in kept for p in _parents(full, uid)}
     parents |= {p for uid in exposures for p in full.exposures[uid].depends_on.nodes}
     nodes = {uid: full.nodes[uid] for uid in sorted(kept)}
     sources = {uid: full.sources[uid] for uid in sorted(parents & full.sources.keys())}
     inside = kept | parents
     for uid in sorted(parents & full.nodes.keys() - kept):
         parent = full.nodes[uid]
-        ancestors = _ancestors_in(full, uid, inside)
-        nodes[uid] = replace(parent, depends_on=replace(parent.depends_on, nodes=ancestors))
+        if hasattr(parent.depends_on, "nodes"):  # a seed depends on macros only
+            parent = replace(parent, depends_on=replace(parent.depends_on, nodes=_ancestors_in(full, uid, inside)))
+        nodes[uid] = parent
     lookups = {name: None for name in LOOKUPS}  # rebuilt from the slice, as after reading it back
     return replace(
         full,
@@ -242,6 +251,39 @@ def cut_slice(full: Manifest, *folders: PurePosixPath) -> Manifest:
     )
 
 
+def ancestors(full: Manifest, uids: Iterable[str]) -> set[str]:
+    """Every node (model, seed, snapshot ...) that the nodes `uids` read, directly or not; sources are not nodes."""
+    found: set[str] = set()
+    stack = [parent for uid in uids for parent in _parents(full, uid)]
+    while stack:
+        uid = stack.pop()
+        if uid not in found and uid in full.nodes:
+            found.add(uid)
+            stack.extend(_parents(full, uid))
+    return found
+
+
+def descendants(full: Manifest, uids: Iterable[str]) -> set[str]:
+    """Every node other than a test that reads one of the nodes `uids`, directly or not."""
+    children: dict[str, list[str]] = {}
+    for uid, node in full.nodes.items():
+        if node.resource_type != "test":
+            for parent in _parents(full, uid):
+                children.setdefault(parent, []).append(uid)
+    found: set[str] = set()
+    stack = [child for uid in uids for child in children.get(uid, [])]
+    while stack:
+        uid = stack.pop()
+        if uid not in found:
+            found.add(uid)
+            stack.extend(children.get(uid, []))
+    return found
+
+
+def _parents(full: Manifest, uid: str) -> list[str]:
+    return list(getattr(full.nodes[uid].depends_on, "nodes", ())) if uid in full.nodes else []  # a seed: macros
+
+
 def _own(full: Manifest, *folders: PurePosixPath) -> set[str]:
     """The nodes defined under `folders` (what `--select path:<folder>` selects of the nodes)."""
     prefixes = tuple(f"{folder}/" for folder in folders)
@@ -252,7 +294,7 @@ def _ancestors_in(full: Manifest, uid: str, inside: set[str]) -> list[str]:
     """The nearest ancestors of node `uid` that are in `inside`, found through the nodes that are not."""
     found: set[str] = set()
     seen: set[str] = set()
-    stack = list(full.nodes[uid].depends_on.nodes)
+    stack = _parents(full, uid)
     while stack:
         ancestor = stack.pop()
         if ancestor in seen:

@@ -23,12 +23,14 @@ from dbt.contracts.graph.manifest import Manifest
 from snds.catalog.committed import committed_tables
 from snds.catalog.pseudonymisation import DOMAINS, correspondence_model
 from snds.dbt import BUILD_OPTIONS, DbtRun, dbt_database, dbt_environment, parse_project, run_dbt, target_options
+from snds.dbt_slice import ancestors, descendants, nodes_slice
 from snds.engine import EMBEDDED, Connection, connect, where
 from snds.warehouse import require_landing
 
 # With `+`: the gate's views (what staging and the event layer have still to apply) and the catalog seed they read.
 GATE_MODELS = ("pending_deliveries", "pending_event_deliveries")
 PROJECTS_PATH = "path:models/projects"
+EVENT_LAYER = ("intermediate", "marts")  # the layers of models/ after staging
 # The tests of the views over every event (persons, cleaning_rules), which read the whole event layer: no delivery
 # is applied to those views (re-created, they read the new rows). A promotion into a built base leaves their tests
 # to `dbt build` (a deployment, CI, the demo).
@@ -124,6 +126,30 @@ def selection(tables: list[str], first: bool = False) -> list[str]:
     return [*(f"+{model}" for model in GATE_MODELS), *correspondences, *touched]
 
 
+def promotion_manifest(manifest: Manifest, tables: list[str]) -> Manifest:
+    """The parsed project cut to what a promotion of `tables` can reach (`snds.dbt_slice.cut_nodes`): the staging
+    models of `tables` and their descendants outside the research projects, the gate's views, the correspondences,
+    every model of the event layer (the gate's view of the layer and the definitions drop_stale_increments compares
+    are read from dbt's graph of every one of them), everything these read, and the tests on them. dbt selects the
+    same nodes from it as from the whole project (`selection`, first or not), and links and searches a graph a
+    fraction of the size: a monthly promotion's slice has about 520 nodes of the project's 3,500, and on the demo's
+    first promotion (534 tables) dbt spent 82 s between loading the whole project and running its first node."""
+    models = {node.name: uid for uid, node in manifest.nodes.items() if node.resource_type == "model"}
+    touched = {models[table] for table in tables if table in models}
+    projects = PROJECTS_PATH.removeprefix("path:") + "/"
+    below = {
+        uid for uid in descendants(manifest, touched) if not manifest.nodes[uid].original_file_path.startswith(projects)
+    }
+    gate = {models[name] for name in (*GATE_MODELS, *(correspondence_model(d) for d in DOMAINS)) if name in models}
+    # with every model of the event layer and all they read: the gate's view of the event layer and the definitions
+    # that drop_stale_increments compares are read from dbt's graph of every one of them and of their ancestors
+    layer = {
+        uid for uid, node in manifest.nodes.items() if node.resource_type == "model" and node.fqn[1] in EVENT_LAYER
+    }
+    own = touched | below | gate | layer
+    return nodes_slice(manifest, own | ancestors(manifest, own))
+
+
 def exclusion(first: bool = False) -> list[str]:
     """dbt --exclude arguments: the research projects; into a built base, the tests over the whole event layer."""
     return [PROJECTS_PATH] if first else [PROJECTS_PATH, WHOLE_LAYER_TESTS]
@@ -153,7 +179,8 @@ def promote(
             excluded = exclusion(first=delivered.first)
             arguments = ("build", *target_options(dbt_target), *BUILD_OPTIONS, "--select", *selected)
             arguments += ("--exclude", *excluded, *extra)
-            run: DbtRun = run_dbt(*arguments, target_path=target_path, manifest=manifest)
+            cut = promotion_manifest(manifest, delivered.tables)
+            run: DbtRun = run_dbt(*arguments, target_path=target_path, manifest=cut)
     results = getattr(run.result.result, "results", None) or []
     layers: dict[str, float] = {}
     for result in results:

@@ -37,6 +37,7 @@ LONGEST_FIRST = (
     "test_conformity.py",
     "test_incremental_staging.py",
     "test_oracle_compile.py",
+    "test_postgres_project.py",
     "test_project_guard.py",
 )
 

@@ -4,12 +4,15 @@ The guard's cases are built with the slice too (test_project_guard: each case bo
 
 from __future__ import annotations
 
+import json
 from pathlib import Path, PurePosixPath
 
 import pytest
 from dbt.contracts.graph.manifest import Manifest
 
+from snds.dbt import run_dbt
 from snds.dbt_slice import PARSES_DIR, SLICES_DIR, cut_slice, save_parse, saved_parse, sliced_manifest
+from snds.promotion import exclusion, promotion_manifest, selection
 
 P_T2D = PurePosixPath("models/projects/p_t2d")
 
@@ -110,3 +113,23 @@ def test_the_whole_parse_is_kept_for_any_database_of_the_same_name_until_a_file_
         assert saved_parse(root=root) is not None
         change()
         assert saved_parse(root=root) is None, f"change {number} not seen"
+
+
+@pytest.mark.parametrize(
+    ("tables", "first"),
+    [(["ER_PRS_F", "ER_PHA_F", "IR_BEN_R"], False), (["ER_PRS_F", "T_MCO19B", "IR_CIP_V", "IR_NAT_V"], True)],
+    ids=["a monthly promotion", "a first promotion"],
+)
+def test_a_promotion_selects_from_its_slice_what_it_selects_from_the_whole_project(
+    dbt_manifest: Manifest, dbt_target: Path, tables: list[str], first: bool
+) -> None:
+    def listed(manifest: Manifest) -> set[str]:
+        arguments = ("--select", *selection(tables, first), "--exclude", *exclusion(first))
+        run = run_dbt("ls", "--quiet", "--no-write-json", "--output", "json", "--output-keys", "unique_id", *arguments,
+                      manifest=manifest, target_path=dbt_target)  # fmt: skip
+        return {json.loads(line)["unique_id"] for line in run.result.result}
+
+    cut = promotion_manifest(dbt_manifest, tables)
+    whole = listed(dbt_manifest)
+    assert len(cut.nodes) < len(dbt_manifest.nodes) / 3 and "model.snds.events" in whole
+    assert listed(cut) == whole

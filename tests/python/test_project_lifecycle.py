@@ -27,9 +27,9 @@ from dbt.cli.main import dbtRunner, dbtRunnerResult
 from dbt.contracts.graph.manifest import Manifest
 
 from project_warehouse import Warehouse
-from pruned_project import copy_project
+from pruned_project import copy_pruned
 from snds.cli import main
-from snds.dbt import DbtRun, dbt_database
+from snds.dbt import dbt_database
 from snds.keys.material import Pads, pseudonym
 from snds.projects.lifecycle import closed_on
 from test_project_guard import GUARD_FAILED, _failure
@@ -177,19 +177,16 @@ def imported(warehouse: Warehouse, persons: Persons) -> dict:
 
 
 @pytest.fixture(scope="module")
-def project_copy(tmp_path_factory: pytest.TempPathFactory, parsed_project: DbtRun) -> ProjectCopy:
-    """The dbt project with the hand-written models, parsed from the session's parse (same profile: partial)."""
+def project_copy(tmp_path_factory: pytest.TempPathFactory, dbt_manifest: Manifest) -> ProjectCopy:
+    """The dbt project with the hand-written models, cut to the staging tables something reads (parsed in seconds)."""
     base = tmp_path_factory.mktemp("lifecycle_project")
     root, target = base / "project", base / "target"
-    copy_project(root)
+    copy_pruned(root, dbt_manifest)
     for folder, files in MODELS.items():
         (root / "models" / folder).mkdir(parents=True)
         for name, text in files.items():
             (root / "models" / folder / name).write_text(text, encoding="utf-8")
     target.mkdir()
-    partial = parsed_project.target_path / "partial_parse.msgpack"  # absent on a worker that loaded the kept parse
-    if partial.exists():
-        shutil.copy(partial, target / "partial_parse.msgpack")
     argv = ["parse", "--project-dir", str(root), "--profiles-dir", str(root / "profiles"), "--target-path", str(target)]
     parsed = dbtRunner().invoke(argv)
     assert parsed.success, parsed.exception
