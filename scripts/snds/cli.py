@@ -12,7 +12,7 @@ from rich.progress import Progress
 
 from snds import config, engine
 from snds.access.commands import access
-from snds.cli_common import console, database_option, fail, reference_option, target_option
+from snds.cli_common import chosen_engine, console, database_option, fail, reference_option, target_option
 from snds.conformity.commands import validate
 from snds.keys.commands import keys
 from snds.keys.commands import scan as scan_keys
@@ -120,11 +120,8 @@ def landing_init(database: Path | None, target: str | None) -> None:
     from snds.warehouse import WarehouseError
 
     tables = load_tables()
-    try:
-        engine_name = target or engine.default_target()
-    except engine.EngineError as error:
-        fail(str(error), EXIT_TOOL)
-    where = "the PostgreSQL server" if engine_name == "postgres" else (database or config.database_path())
+    engine_name = chosen_engine(target, database)
+    where = engine.where(engine_name, database or config.database_path())
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("landing tables", total=len(tables))
         try:
@@ -133,6 +130,8 @@ def landing_init(database: Path | None, target: str | None) -> None:
             fail(str(error))
         except (WarehouseError, engine.EngineError) as error:
             fail(str(error), EXIT_TOOL)
+        except engine.ENGINE_ERRORS as error:
+            fail(f"the database failed while creating the landing tables: {engine.failure(error)}", EXIT_TOOL)
     console.print(
         f"landing ready in {where}: {report.created} created, {report.recreated} recreated, "
         f"{report.unchanged} unchanged"
@@ -257,6 +256,7 @@ def ingest(
     from snds.warehouse import WarehouseError
 
     limits = load_limits().overridden(max_quarantined_lines, max_quarantined_share)
+    engine_name = chosen_engine(target, database)
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("ingest", total=None)
         try:
@@ -267,7 +267,7 @@ def ingest(
                 lambda n: progress.advance(task, n),
                 lambda n: progress.update(task, total=n),
                 limits,
-                target or engine.default_target(),
+                engine_name,
             )
         except DeliveryRefused as refusal:
             if as_json:
@@ -275,6 +275,10 @@ def ingest(
             fail(f"delivery refused, nothing loaded: {refusal.describe()}")
         except (WarehouseError, engine.EngineError) as error:
             fail_reporting(str(error), EXIT_TOOL, as_json, delivery.name)
+        except engine.ENGINE_ERRORS as error:  # the engine's own text may quote a delivered value
+            fail_reporting(
+                f"the database failed while loading ({type(error).__name__})", EXIT_TOOL, as_json, delivery.name
+            )
     tables = report.tables()
     quarantined = sum(t["quarantined"] for t in tables.values())
     console.print(
@@ -309,15 +313,17 @@ def promote(delivery_ids: tuple[str, ...], database: Path | None, target: str | 
         checked = [identifiers.delivery_id(d) for d in delivery_ids]
     except identifiers.InvalidIdentifier as error:
         fail(str(error), EXIT_USAGE)
+    engine_name = chosen_engine(target, database)
     started = time.monotonic()
     try:
-        engine_name = target or engine.default_target()
         with console.status(f"promoting {', '.join(checked)}"):
             done = promote_deliveries(database or config.database_path(), checked, target=engine_name)
     except PromotionRefused as refusal:
         fail(f"nothing promoted: {refusal}")
     except (warehouse.WarehouseError, engine.EngineError, DbtError) as error:
         fail(str(error), EXIT_TOOL)
+    except engine.ENGINE_ERRORS as error:
+        fail(f"the database failed while reading the deliveries: {engine.failure(error)}", EXIT_TOOL)
     console.print(
         f"promoted {', '.join(done.deliveries)}: {len(done.tables)} tables built, {len(done.nodes)} dbt nodes run "
         f"in {time.monotonic() - started:.1f} s"

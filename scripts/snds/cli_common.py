@@ -48,6 +48,20 @@ database_option = click.option(
 )
 
 
+def chosen_engine(target: str | None, database: Path | None) -> str:
+    """The engine a command works on: `--target`, else SNDS_TARGET, else duckdb. Exit 3 for a wrong SNDS_TARGET, 2
+    for a DuckDB file (`--database`) named for the server."""
+    from snds import engine
+
+    try:
+        chosen = target or engine.default_target()
+    except engine.EngineError as error:
+        fail(str(error), EXIT_TOOL)
+    if database is not None and chosen != engine.EMBEDDED:
+        fail(f"--database names a DuckDB file: it has no meaning on the {chosen} target", EXIT_USAGE)
+    return chosen
+
+
 target_option = click.option(
     "--target",
     type=click.Choice(["duckdb", "postgres"]),

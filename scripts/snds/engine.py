@@ -90,6 +90,16 @@ class PostgresConnection:
         self.close()
 
 
+def failure(error: Exception) -> str:
+    """An engine's error as a message may show it when no delivered value is in play: its kind and first line."""
+    return f"{type(error).__name__}: {_first_line(error)}"
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def engine_of(con: Connection) -> str:
     return getattr(con, "engine", "duckdb")
 
@@ -135,8 +145,7 @@ def connect_postgres(user: str | None = None) -> PostgresConnection:
             dbname=os.environ.get(postgres_server.DATABASE_VARIABLE) or postgres_server.DATABASE,
         )
     except psycopg2.OperationalError as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise EngineError(f"PostgreSQL at {host}: {first}") from None
+        raise EngineError(f"PostgreSQL at {host}: {_first_line(error)}") from None
     return PostgresConnection(raw)
 
 

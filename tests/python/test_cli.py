@@ -52,3 +52,25 @@ def test_missing_dictionary_is_a_clear_error(runner: CliRunner, tmp_path: Path) 
     result = runner.invoke(main, ["catalog", "--check", "--reference", str(tmp_path)])
     assert result.exit_code == 1
     assert "does not look like schema-snds" in result.output
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["landing", "init"],
+        ["ingest", "D2019"],
+        ["validate", "D2019"],
+        ["promote", "D2019"],
+        ["keys", "list"],
+        ["project", "build", "P_T2D"],
+    ],
+)
+def test_a_duckdb_file_named_for_the_server_or_an_unknown_target_is_a_clear_error(
+    runner: CliRunner, command: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = str(tmp_path / "warehouse.duckdb")
+    named = runner.invoke(main, [*command, "--target", "postgres", "--database", database])
+    assert named.exit_code == 2 and "--database names a DuckDB file" in named.output, named.output
+    monkeypatch.setenv("SNDS_TARGET", "oracle")
+    unknown = runner.invoke(main, command)
+    assert unknown.exit_code == 3 and "SNDS_TARGET=oracle: the target is one of duckdb, postgres" in unknown.output

@@ -12,6 +12,7 @@ from snds.cli_common import (
     EXIT_DATA,
     EXIT_TOOL,
     EXIT_USAGE,
+    chosen_engine,
     console,
     database_option,
     fail,
@@ -56,10 +57,10 @@ def validate(
     from snds.conformity.report import write_report
     from snds.conformity.validate import UnknownDelivery, ValidationError, check_delivery, validate_delivery
 
+    engine_name = chosen_engine(target, database)
     path = database or config.database_path()
     out = report_dir or config.REPORTS_DIR / delivery
     try:
-        engine_name = target or engine.default_target()
         check_delivery(path, delivery, engine_name)  # a clear message before the catalog is loaded and dbt started
         rules = project_rules(load_tables())
         with console.status(f"checking delivery {delivery}") as status:

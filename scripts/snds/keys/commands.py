@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from snds import config, engine
-from snds.cli_common import EXIT_TOOL, console, database_option, fail, target_option
+from snds.cli_common import EXIT_TOOL, chosen_engine, console, database_option, fail, target_option
 from snds.engine import Connection, EngineError
 from snds.keys import leaks, store
 from snds.keys.material import DEFAULT_SECRET_ENV, KeyRefused, read_secret, write_new_secret
@@ -21,7 +21,7 @@ from snds.warehouse import WarehouseError
 @contextmanager
 def _store(target: str | None, database: Path | None) -> Iterator[Connection]:
     try:
-        with engine.connect(target or engine.default_target(), database, create=True) as con:
+        with engine.connect(chosen_engine(target, database), database, create=True) as con:
             yield con
     except (EngineError, WarehouseError) as error:
         fail(str(error), EXIT_TOOL)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import click
 
 from snds import config, engine
-from snds.cli_common import console, database_option, fail, target_option
+from snds.cli_common import chosen_engine, console, database_option, fail, target_option
 from snds.projects.export_commands import export
 from snds.projects.lifecycle_commands import project_close, project_import
 
@@ -156,8 +156,8 @@ def project_build(project_id: str, database: Path | None, report_dir: Path | Non
     from snds.projects.generate import GenerationError, schema
 
     definition = definition_or_fail(project_id)
+    engine_name = chosen_engine(target, database)
     database = database or config.database_path()
-    engine_name = _engine_or_fail(target)
     dbt_target = None if engine_name == engine.EMBEDDED else engine_name
     with _opened_once(database, engine_name):
         # read once, for the build and for its page: the authorisation, the key, the closure, the code-list warnings
@@ -191,16 +191,6 @@ def project_build(project_id: str, database: Path | None, report_dir: Path | Non
             fail(f"project {definition.id}: {error}", EXIT_DATA)
         console.print(f"project {definition.id}: built in schema {schema(definition)}")
         publish_page(definition, database, report_dir, checked, engine_name)
-
-
-def _engine_or_fail(target: str | None) -> str:
-    """The engine the command works on (`--target`, else SNDS_TARGET, else duckdb); exit 3 for a wrong variable."""
-    from snds.cli_common import EXIT_TOOL
-
-    try:
-        return target or engine.default_target()
-    except engine.EngineError as error:
-        fail(str(error), EXIT_TOOL)
 
 
 def _require_reader_role(project_id: str, database: Path, target: str) -> None:
