@@ -57,7 +57,10 @@ class Landed:
         assert json.loads(result.stdout) == report  # --json prints the report, validated or rejected
         return result.exit_code, report
 
-    def _compiler(self, target_path: Path, database: Path, manifest: Manifest | None = None) -> InlineCompiler:
+    def _compiler(
+        self, target_path: Path, database: Path, dbt_target: str | None = None, manifest: Manifest | None = None
+    ) -> InlineCompiler:
+        assert dbt_target is None  # the DuckDB file: the session's parse is of the default target
         return InlineCompiler(target_path, database, manifest=manifest or self.manifest)
 
     def hand_made(self, name: str, lines: dict[str, list[dict[str, str] | str]]) -> str:
