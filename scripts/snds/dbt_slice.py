@@ -92,9 +92,10 @@ def sliced_manifest(
     if saved is not None:
         return Slice(saved, reused=True)
     full = parse()
-    if needs_whole(full, _own(full, folder)):
+    own = _own(full, folder)
+    if needs_whole(full, own):
         return Slice(full, reused=False)
-    cut = cut_slice(full, folder)
+    cut = cut_nodes(full, own)
     files, env = sorted(_defining_files(cut)), sorted(_environment_names(full))
     if _changed_since_parse(full, root, _expand(root, [str(folder), *ALWAYS_READ, *files])):
         return Slice(_ready(cut), reused=False)  # what dbt parsed is not what is on disk now: not kept
@@ -302,8 +303,8 @@ def _ancestors_in(full: Manifest, uid: str, inside: set[str]) -> list[str]:
         seen.add(ancestor)
         if ancestor in inside:
             found.add(ancestor)
-        elif ancestor in full.nodes:  # a seed depends on macros only
-            stack.extend(getattr(full.nodes[ancestor].depends_on, "nodes", ()))
+        else:
+            stack.extend(_parents(full, ancestor))
     return sorted(found)
 
 

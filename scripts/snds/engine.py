@@ -115,6 +115,11 @@ def identifier(con: Connection, name: str) -> str:
     return quoted_name(stored_name(con, name))
 
 
+def dbt_target(target: str) -> str | None:
+    """The dbt target of an engine: None (the profile's default) for the embedded one."""
+    return None if target == EMBEDDED else target
+
+
 def where(target: str, database: Path) -> Path | str:
     """The target's database as a message names it: the DuckDB file, or the server."""
     return database if target == EMBEDDED else "the PostgreSQL server"

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from dbt.contracts.graph.manifest import Manifest
 
+from snds import engine
 from snds.catalog.committed import committed_tables
 from snds.catalog.pseudonymisation import DOMAINS, correspondence_model
 from snds.dbt import BUILD_OPTIONS, DbtRun, dbt_database, dbt_environment, parse_project, run_dbt, target_options
@@ -170,7 +171,7 @@ def promote(
     selected = selection(delivered.tables, first=delivered.first)
     # a build after one that stopped half-way tests every row: what it applied may not have been tested
     tested = TESTED_ROWS_APPLIED if delivered.clean and not delivered.first else TESTED_ROWS_EVERY
-    dbt_target = None if target == EMBEDDED else target
+    dbt_target = engine.dbt_target(target)
     with dbt_database(database):
         # the parse kept for the checkout (seconds), not dbt's own parse of a minute in a target it has not parsed
         if manifest is None:

@@ -15,6 +15,7 @@ import yaml
 from dbt.contracts.graph.manifest import Manifest
 
 from snds.config import PROJECT_ROOT
+from snds.dbt_slice import ancestors
 
 COPIED = ("dbt_project.yml", "profiles", "macros", "models", "seeds", "projects", "tests/dbt", ".dbtignore")
 STAGING = "models/staging/snds/"
@@ -24,15 +25,8 @@ def read_staging_tables(manifest: Manifest) -> set[str]:
     """The staging models (SNDS tables) that a node outside the catalog's staging reads, directly or not."""
     nodes = manifest.nodes
     staging = {uid for uid, node in nodes.items() if node.original_file_path.startswith(STAGING)}
-    seen: set[str] = set()
-    stack = [uid for uid in nodes if uid not in staging and not uid.startswith("test.")]
-    while stack:
-        uid = stack.pop()
-        if uid in seen or uid not in nodes:
-            continue
-        seen.add(uid)
-        stack.extend(getattr(nodes[uid].depends_on, "nodes", ()))  # a seed depends on macros only
-    return {nodes[uid].name for uid in seen & staging}
+    readers = {uid for uid in nodes if uid not in staging and not uid.startswith("test.")}
+    return {nodes[uid].name for uid in ancestors(manifest, readers) & staging}
 
 
 def copy_project(root: Path) -> None:

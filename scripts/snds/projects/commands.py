@@ -158,7 +158,7 @@ def project_build(project_id: str, database: Path | None, report_dir: Path | Non
     definition = definition_or_fail(project_id)
     engine_name = chosen_engine(target, database)
     database = database or config.database_path()
-    dbt_target = None if engine_name == engine.EMBEDDED else engine_name
+    dbt_target = engine.dbt_target(engine_name)
     with _opened_once(database, engine_name):
         # read once, for the build and for its page: the authorisation, the key, the closure, the code-list warnings
         checked = check_project(definition, date.today(), database, config.reference_dir(), engine_name)
