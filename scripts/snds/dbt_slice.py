@@ -38,16 +38,17 @@ from snds.config import PROJECT_ROOT
 
 SLICES_DIR = "snds_slices"  # inside dbt's target path
 PARSES_DIR = "target/snds_parses"  # inside the checkout: the whole parse of each dbt target, whatever the database
-WHOLE = ("models", "seeds", "tests")  # read whole for the whole parse's fingerprint
+DBT_TESTS = "tests/dbt"  # dbt_project.yml's test-paths: the rest of tests/ (pytest's) shapes no parse
+WHOLE = ("models", "seeds", DBT_TESTS)  # read whole for the whole parse's fingerprint
 FORMAT = 3  # the kept files' layout; a change invalidates every slice and parse kept
 # Read whole: what any node's compilation or the parse's file list may depend on
 ALWAYS_READ = (
-    "dbt_project.yml", "profiles", "macros", "tests/dbt", ".dbtignore", "packages.yml", "dependencies.yml",
+    "dbt_project.yml", "profiles", "macros", DBT_TESTS, ".dbtignore", "packages.yml", "dependencies.yml",
     "selectors.yml", "dbt_packages",
 )  # fmt: skip
 # every *.yml under it (one of LISTED) read whole: a test or a patch may reach a kept node from any of them
 PROPERTIES = "models"
-LISTED = ("models", "seeds", "tests")  # every path under them listed, not read: a new or moved file cuts again
+LISTED = ("models", "seeds", DBT_TESTS)  # every path under them listed, not read: a new or moved file cuts again
 ENVIRONMENT_PREFIXES = ("SNDS_", "DBT_")
 DATABASE_FILE = "SNDS_DUCKDB_PATH"  # counts by the file's name: dbt names the database after it
 WRITE_LOCATIONS = ("DBT_TARGET_PATH", "DBT_LOG_PATH")  # where dbt writes: shapes no parse
