@@ -24,8 +24,12 @@ def test_models_that_differ_by_their_name_only_share_a_class(dbt_manifest: Manif
     assert "model.snds.ER_DCT_F_2007" in archives  # the DCIR archives of one year and the next
     assert _class_of(classes, "T_MCO17B") == _class_of(classes, "T_MCO23B")  # the PMSI's stays kept their columns
     assert _class_of(classes, "ER_TRS_F_2006") != _class_of(classes, "ER_TRS_F_2007")  # 2006 lacks 18 columns
-    for group in classes:  # a class never mixes structures, delivery policies or keys
-        shapes = {(t.structure_id, t.policy, t.primary_key) for t in (tables[u.split(".")[-1]] for u in group)}
+    for group in classes:  # a class never mixes typed columns, delivery policies or keys (the dictionary's own
+        # types may differ: T_HAD06E ... share the SQL of two structures of the catalog)
+        shapes = {
+            (tuple((c.name, c.data_type) for c in t.columns), t.policy, t.primary_key)
+            for t in (tables[uid.split(".")[-1]] for uid in group)
+        }
         assert len(shapes) == 1, group
     assert len(tables) / 3 < len(classes) < len(tables) / 2
 
