@@ -17,9 +17,9 @@ from collections import defaultdict
 
 from dbt.contracts.graph.manifest import Manifest
 
+from pruned_project import STAGING
 from snds.dbt_slice import ancestors
 
-STAGING = "models/staging/snds/"
 # what names a node or says where it is written, never what it runs
 MODEL_NAMING = ("description", "original_file_path", "patch_path", "path", "fqn")
 TEST_NAMING = ("name", "unique_id", "fqn", "alias", "path", "original_file_path")

@@ -23,7 +23,7 @@ from snds.conformity.checks import project_rules
 from snds.conformity.validate import validate_delivery
 from snds.dbt import BUILD_OPTIONS, DbtError, DbtRun, run_dbt
 from snds.dbt_slice import nodes_slice
-from snds.ingest import ingest_delivery
+from snds.ingest import IngestReport, ingest_delivery
 from snds.keys import store
 from snds.landing import init_landing
 from snds.projects.build import definitions_in
@@ -46,9 +46,9 @@ def build(
     init_landing(scratch_database, tables)
     deliveries = tmp_path_factory.mktemp("deliveries")
     codes = build_reference_delivery(config.reference_dir(), deliveries / "REFERENCE", tables)
-    delivered = ingest_delivery(codes.directory, scratch_database, tables).tables()
+    landed = _landed(ingest_delivery(codes.directory, scratch_database, tables))
     synthesize(deliveries / "D2019", SynthSpec(300, (2019, 2020), seed=5), tables, config.reference_dir(), 0.002)
-    delivered |= ingest_delivery(deliveries / "D2019", scratch_database, tables).tables()
+    landed |= _landed(ingest_delivery(deliveries / "D2019", scratch_database, tables))
     for delivery in (codes.directory.name, "D2019"):
         report = validate_delivery(scratch_database, delivery, project_rules(tables), dbt_target, manifest=dbt_manifest)
         assert report["status"] == "validated", report
@@ -59,11 +59,16 @@ def build(
     # Its log beside its target: the project's logs/ keeps the last 60 MB of dbt.log, where test_pseudonymisation,
     # perhaps running beside this build on the other worker, looks for key material.
     logs = ("--log-path", str(dbt_target / "logs"))
-    landed = {table for table, counts in delivered.items() if counts["rows"]}
     distinct = nodes_slice(dbt_manifest, distinct_nodes(dbt_manifest, keep=landed))
     return run_dbt(
         "build", *BUILD_OPTIONS, *logs, "--exclude", *_linked_folders(), target_path=dbt_target, manifest=distinct
     )
+
+
+def _landed(report: IngestReport) -> set[str]:
+    """The tables a delivery brought rows to: a set, so that a table both deliveries bring stays kept whichever
+    brought its rows (a merge of the two count reports would keep the second delivery's count only)."""
+    return {table for table, counts in report.tables().items() if counts["rows"]}
 
 
 def _built_tables(build: DbtRun, catalog: Catalog) -> set[str]:
