@@ -42,7 +42,8 @@ def _compiled_queries(
         names = delivered_tables(con, delivery_id)
         checks, _ = plan(con, rules, delivery_id, names)
     months = {name: month_column(rules.tables[name], rules) for name in names}
-    return compile_queries(InlineCompiler(target, database, manifest=manifest), delivery_id, checks, months)
+    compiler = InlineCompiler(target, database, manifest=manifest, sources_only=True)
+    return compile_queries(compiler, delivery_id, checks, months)
 
 
 def _child(delivery: Path, scratch: Path) -> dict:

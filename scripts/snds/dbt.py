@@ -18,7 +18,7 @@ from dbt.cli.main import dbtRunner, dbtRunnerResult
 from dbt.contracts.graph.manifest import Manifest
 
 from snds.config import PROFILES_DIR, PROJECT_ROOT
-from snds.dbt_slice import save_parse, saved_parse
+from snds.dbt_slice import save_parse, saved_parse, sources_slice
 
 DUCKDB_ONLY = "duckdb_only"  # the tag of models that run on DuckDB alone (Splink's linkage)
 ORACLE_OFFLINE_TARGET = "oracle_offline"
@@ -27,8 +27,9 @@ MACRO_PROJECT = PROJECT_ROOT / "target" / "snds_macro_project"  # `macro_project
 MACRO_PROJECT_FILES = ("dbt_project.yml", "macros")
 # For the platform's own bounded builds (a project, a promotion): no JSON artifacts (the 34 MB manifest.json ...:
 # the build record and the audit say what was built); the relation cache of the selected nodes' schemas only, not
-# of the thousands of tables their parents live beside.
-BUILD_OPTIONS = ("--no-write-json", "--cache-selected-only")
+# of the thousands of tables their parents live beside; dbt's fast ordering of tests before their models' children
+# (the same order, from far fewer graph edges: a build of one model from the whole parse starts in 2 s, not 6 s).
+BUILD_OPTIONS = ("--no-write-json", "--cache-selected-only", "--use-fast-test-edges")
 
 
 class DbtError(Exception):
@@ -154,7 +155,9 @@ class InlineCompiler:
     the parsed manifest in memory, no relation cache and no JSON written takes about a second instead of twenty.
     `database`: the DuckDB file the snippets will run on; `dbt_target`: another profile target (Oracle offline);
     `manifest`: the project parsed already by the caller (for a database file of the same name), not parsed again;
-    `macros_only`: the snippets call macros and read no model nor source (`macro_project`: a parse of seconds).
+    `macros_only`: the snippets call macros and read no model nor source (`macro_project`: a parse of seconds);
+    `sources_only`: they read sources and no model (the conformity checks): compiled against the parse cut to its
+    sources (`sources_slice`), whose graph dbt links in a fraction of a second instead of 2 to 4 s each compile.
     """
 
     def __init__(
@@ -164,11 +167,13 @@ class InlineCompiler:
         dbt_target: str | None = None,
         manifest: Manifest | None = None,
         macros_only: bool = False,
+        sources_only: bool = False,
     ) -> None:
         self.target_path, self.database, self.dbt_target = target_path, database, dbt_target
         self._quiet = ("--quiet", "--log-level", "none")
         self._options = (*self._quiet, *target_options(dbt_target))
         self._manifest = manifest
+        self._sources_only = sources_only
         self._project = macro_project() if macros_only else PROJECT_ROOT
         if macros_only:  # its own target: dbt's partial parse state there is the macro project's
             self.target_path = self._project / "target"
@@ -180,6 +185,8 @@ class InlineCompiler:
                 self._manifest = parsed.result.result
             elif self._manifest is None:
                 self._manifest = parse_project(*self._quiet, target_path=self.target_path, dbt_target=self.dbt_target)
+            if self._sources_only:
+                self._manifest, self._sources_only = sources_slice(self._manifest), False  # cut once
             run = run_dbt(
                 "compile",
                 *self._options,

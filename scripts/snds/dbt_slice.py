@@ -206,6 +206,12 @@ def nodes_slice(full: Manifest, own: set[str]) -> Manifest:
     return full if needs_whole(full, own) else _ready(cut_nodes(full, own))
 
 
+def sources_slice(full: Manifest) -> Manifest:
+    """`full` with every source and macro, and no node but the hooks: what a compile of snippets reading sources
+    alone needs."""
+    return _ready(replace(cut_nodes(full, set()), sources=full.sources))
+
+
 def cut_slice(full: Manifest, *folders: PurePosixPath) -> Manifest:
     """`cut_nodes` of the nodes under `folders`."""
     return cut_nodes(full, _own(full, *folders))

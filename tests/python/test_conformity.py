@@ -58,10 +58,15 @@ class Landed:
         return result.exit_code, report
 
     def _compiler(
-        self, target_path: Path, database: Path, dbt_target: str | None = None, manifest: Manifest | None = None
+        self,
+        target_path: Path,
+        database: Path,
+        dbt_target: str | None = None,
+        manifest: Manifest | None = None,
+        sources_only: bool = False,
     ) -> InlineCompiler:
         assert dbt_target is None  # the DuckDB file: the session's parse is of the default target
-        return InlineCompiler(target_path, database, manifest=manifest or self.manifest)
+        return InlineCompiler(target_path, database, manifest=manifest or self.manifest, sources_only=sources_only)
 
     def hand_made(self, name: str, lines: dict[str, list[dict[str, str] | str]]) -> str:
         """A tiny delivery written by hand (per table: lines as {column: value} or raw text), ingested."""
@@ -100,7 +105,7 @@ def landed(tmp_path_factory: pytest.TempPathFactory, dbt_manifest: Manifest) -> 
 @pytest.fixture(scope="module")
 def compiler(landed: Landed) -> InlineCompiler:
     """The project parsed once for the tests that compile snippets."""
-    return InlineCompiler(landed.target, landed.database, manifest=landed.manifest)
+    return InlineCompiler(landed.target, landed.database, manifest=landed.manifest, sources_only=True)
 
 
 def test_each_table_compiles_to_one_query_over_its_rows(landed: Landed, compiler: InlineCompiler) -> None:

@@ -11,7 +11,7 @@ import pytest
 from dbt.contracts.graph.manifest import Manifest
 
 from snds.dbt import run_dbt
-from snds.dbt_slice import PARSES_DIR, SLICES_DIR, cut_slice, save_parse, saved_parse, sliced_manifest
+from snds.dbt_slice import PARSES_DIR, SLICES_DIR, cut_slice, save_parse, saved_parse, sliced_manifest, sources_slice
 from snds.promotion import exclusion, promotion_manifest, selection
 
 P_T2D = PurePosixPath("models/projects/p_t2d")
@@ -37,6 +37,12 @@ def test_the_slice_keeps_the_projects_nodes_their_parents_tests_hooks_and_every_
     # every kept node's dependencies are in the slice: dbt links its graph without the rest of the project
     for node in cut.nodes.values():
         assert set(node.depends_on.nodes) <= set(cut.nodes) | set(cut.sources), node.unique_id
+
+
+def test_the_sources_slice_keeps_every_source_and_macro_and_no_model(dbt_manifest: Manifest) -> None:
+    cut = sources_slice(dbt_manifest)
+    assert cut.sources.keys() == dbt_manifest.sources.keys() and cut.macros.keys() == dbt_manifest.macros.keys()
+    assert {node.resource_type for node in cut.nodes.values()} == {"operation"}  # the run's hooks alone
 
 
 def _project(root: Path) -> Path:

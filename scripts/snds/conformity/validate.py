@@ -771,7 +771,9 @@ def validate_delivery(
     (duckdb: the file `database`; postgres: the server of the `postgres` dbt target)."""
     delivery_id = identifiers.delivery_id(delivery_id)  # before anything: it names SQL literals and directories
     check_delivery(database, delivery_id, target)
-    compiler = InlineCompiler(target_path, database, dbt_target=engine.dbt_target(target), manifest=manifest)
+    compiler = InlineCompiler(
+        target_path, database, dbt_target=engine.dbt_target(target), manifest=manifest, sources_only=True
+    )
     cache = conformity_cache(compiler, target_path)
     validation = run_checks(compiler, delivery_id, rules, progress, cache)
     progress("examples of the failed checks")
