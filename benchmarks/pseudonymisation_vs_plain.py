@@ -35,7 +35,7 @@ from snds import config
 from snds.catalog.committed import CatalogTable, load_tables
 from snds.conformity.checks import project_rules
 from snds.conformity.validate import validate_delivery
-from snds.dbt import parse_project, run_dbt
+from snds.dbt import BUILD_OPTIONS, parse_project, run_dbt
 from snds.ingest import ingest_delivery
 from snds.keys import store
 from snds.landing import init_landing
@@ -131,7 +131,7 @@ def main() -> None:
         with duckdb.connect(str(database)) as con:
             store.init_platform(con, secrets.token_bytes(32))
         _receive(database, target, tables, [deliveries[n] for n in ("REF", *months, "Y2019")], manifest)
-        run_dbt("build", *quiet, "--select", GATE, target_path=target, manifest=manifest)
+        run_dbt("build", *quiet, *BUILD_OPTIONS, "--select", GATE, target_path=target, manifest=manifest)
         selected = " ".join((*CORRESPONDENCES, *STAGING))
         run_dbt("compile", *quiet, "--select", selected, target_path=target, manifest=manifest)
         with duckdb.connect(str(database)) as con:
@@ -147,7 +147,8 @@ def main() -> None:
                 con.execute(f"drop table if exists {'keys' if name in CORRESPONDENCES else 'snds'}.{name}")
         _report("full build", rows, persons, *full)
         # The base as `snds promote` leaves it, for the measured tables: dbt builds them (and what they read).
-        run_dbt("build", *quiet, "--select", GATE, *CORRESPONDENCES, *STAGING, target_path=target, manifest=manifest)
+        measured = ("--select", GATE, *CORRESPONDENCES, *STAGING)
+        run_dbt("build", *quiet, *BUILD_OPTIONS, *measured, target_path=target, manifest=manifest)
         _receive(database, target, tables, [deliveries[next_month]], manifest)
         # compiled again, now that the tables exist: a correspondence's increment hashes only new identifiers
         run_dbt("compile", *quiet, "--select", selected, target_path=target, manifest=manifest)
