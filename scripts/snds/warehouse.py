@@ -42,10 +42,12 @@ def check_path(path: Path) -> Path:
 
 @contextmanager
 def connect(
-    path: Path, *, create: bool = False, wait_seconds: float = LOCK_WAIT_SECONDS
+    path: Path, *, create: bool = False, wait_seconds: float | None = None
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection to the warehouse file; `create=False` refuses a missing file instead of creating an empty one."""
+    """A connection to the warehouse file; `create=False` refuses a missing file instead of creating an empty one;
+    `wait_seconds`: how long another run's lock is waited for (LOCK_WAIT_SECONDS, read when called)."""
     check_path(path)
+    wait_seconds = LOCK_WAIT_SECONDS if wait_seconds is None else wait_seconds
     if not create and not path.is_file():
         raise WarehouseError(f"no database at {path}: ingest a delivery first (`snds ingest`)")
     if create:
