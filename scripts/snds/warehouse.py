@@ -69,7 +69,7 @@ def connect(
                 holder = _LOCK_HOLDER.search(str(error))
                 by = f" (process {holder.group(1)})" if holder else ""
                 raise WarehouseError(
-                    f"{path} is in use by another run{by}; waited {wait_seconds:.0f} s, try again when it ends"
+                    f"{path} is in use by another run{by}; waited {wait_seconds:g} s, try again when it ends"
                 ) from error
             time.sleep(0.5)
     con.execute("set enable_progress_bar = false")  # DuckDB would print it on stdout, where `--json` goes

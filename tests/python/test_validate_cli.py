@@ -140,5 +140,5 @@ def locked(with_landing: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
 def test_a_database_locked_by_another_run_is_a_tool_failure(locked: Path) -> None:
     started = time.monotonic()
     printed = _error_of(_validate(locked, "D1"), EXIT_TOOL)
-    assert "is in use by another run" in printed["message"]
+    assert "is in use by another run" in printed["message"] and "waited 0.5 s" in printed["message"]
     assert time.monotonic() - started < 20  # the wait set for the test, not the default 30 s
