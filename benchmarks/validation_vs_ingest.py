@@ -35,15 +35,13 @@ def _compiled_queries(
     import duckdb
 
     from snds.conformity.checks import month_column
-    from snds.conformity.validate import compile_queries, delivered_tables, plan
-    from snds.dbt import InlineCompiler
+    from snds.conformity.validate import compile_queries, conformity_compiler, delivered_tables, plan
 
     with duckdb.connect(str(database)) as con:
         names = delivered_tables(con, delivery_id)
         checks, _ = plan(con, rules, delivery_id, names)
     months = {name: month_column(rules.tables[name], rules) for name in names}
-    compiler = InlineCompiler(target, database, manifest=manifest, sources_only=True)
-    return compile_queries(compiler, delivery_id, checks, months)
+    return compile_queries(conformity_compiler(target, database, manifest=manifest), delivery_id, checks, months)
 
 
 def _child(delivery: Path, scratch: Path) -> dict:

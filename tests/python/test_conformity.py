@@ -22,7 +22,7 @@ from snds.catalog.committed import load_tables
 from snds.cli import main
 from snds.conformity import validate as validate_module
 from snds.conformity.checks import Rules, month_column, project_rules, table_checks
-from snds.conformity.validate import compile_queries, validate_delivery
+from snds.conformity.validate import compile_queries, conformity_compiler, validate_delivery
 from snds.dbt import BUILD_OPTIONS, DbtError, InlineCompiler, dbt_database, run_dbt
 from snds.ingest import ingest_delivery
 from snds.ingest.verify import write_manifest
@@ -105,7 +105,7 @@ def landed(tmp_path_factory: pytest.TempPathFactory, dbt_manifest: Manifest) -> 
 @pytest.fixture(scope="module")
 def compiler(landed: Landed) -> InlineCompiler:
     """The project parsed once for the tests that compile snippets."""
-    return InlineCompiler(landed.target, landed.database, manifest=landed.manifest, sources_only=True)
+    return conformity_compiler(landed.target, landed.database, manifest=landed.manifest)
 
 
 def test_each_table_compiles_to_one_query_over_its_rows(landed: Landed, compiler: InlineCompiler) -> None:

@@ -249,6 +249,14 @@ def _compile_for(
     return cache.for_delivery(parts, delivery_id) if cache else compile_parts(parts, compiler.compile)
 
 
+def conformity_compiler(
+    target_path: Path, database: Path, dbt_target: str | None = None, manifest: Manifest | None = None
+) -> InlineCompiler:
+    """The compiler of the conformity snippets: they read the landing sources and macros, never a model, so that
+    they compile against the parse cut to its sources (`InlineCompiler`'s `sources_only`)."""
+    return InlineCompiler(target_path, database, dbt_target=dbt_target, manifest=manifest, sources_only=True)
+
+
 def conformity_cache(compiler: InlineCompiler, target_path: Path) -> CompiledParts:
     database = compiler.database or config.database_path()
     kept_for = compiler.dbt_target or database.stem  # SQL compiled for another engine is kept apart
@@ -771,9 +779,7 @@ def validate_delivery(
     (duckdb: the file `database`; postgres: the server of the `postgres` dbt target)."""
     delivery_id = identifiers.delivery_id(delivery_id)  # before anything: it names SQL literals and directories
     check_delivery(database, delivery_id, target)
-    compiler = InlineCompiler(
-        target_path, database, dbt_target=engine.dbt_target(target), manifest=manifest, sources_only=True
-    )
+    compiler = conformity_compiler(target_path, database, engine.dbt_target(target), manifest)
     cache = conformity_cache(compiler, target_path)
     validation = run_checks(compiler, delivery_id, rules, progress, cache)
     progress("examples of the failed checks")
