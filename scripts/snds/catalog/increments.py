@@ -1,6 +1,6 @@
 """Incremental staging, as generated SQL: which deliveries each model has still to apply (the view
 `pending_deliveries`) and how a model reads them. The hooks that apply and record them are in
-macros/staging/delivery_increments.sql.
+macros/staging/delivery_increments.sql, added by the incremental materialization (incremental_materialization.sql).
 
 Models read the view through `ref` and a literal name only, so that dbt's static parser still reads the 2,477
 generated models without rendering them.
@@ -16,8 +16,6 @@ from snds.sql import sql_literal
 
 PENDING_MODEL = "pending_deliveries"
 PENDING_PATH = PurePosixPath("models/staging/landing") / f"{PENDING_MODEL}.sql"
-BEFORE_HOOK = "{{ before_applying_deliveries() }}"
-AFTER_HOOK = "{{ record_applied_deliveries() }}"
 
 
 def pending_filter(column: str, model_name: str) -> str:

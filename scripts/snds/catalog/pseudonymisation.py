@@ -16,7 +16,7 @@ from pathlib import PurePosixPath
 
 from snds.catalog.build import Catalog, Column
 from snds.catalog.conventions import Conventions
-from snds.catalog.increments import AFTER_HOOK, BEFORE_HOOK, PENDING_PATH, pending_query, render_pending_deliveries
+from snds.catalog.increments import PENDING_PATH, pending_query, render_pending_deliveries
 from snds.catalog.rendering import HEADER, json_macro, yaml_file
 from snds.sql import sql_literal
 
@@ -157,8 +157,7 @@ def _models_yaml(catalog: Catalog, conventions: Conventions) -> str:
                     "unique_key": "delivered_identifier",
                     "on_schema_change": "fail",
                     # Stops `dbt run` too (tests do not run there) before identifiers would turn into nulls.
-                    "pre_hook": [f"{{{{ assert_one_active_key('platform', '{domain}') }}}}", BEFORE_HOOK],
-                    "post_hook": [AFTER_HOOK],
+                    "pre_hook": f"{{{{ assert_one_active_key('platform', '{domain}') }}}}",
                 },
                 "data_tests": [
                     {"primary_key": {"arguments": {"columns": ["delivered_identifier"]}}},
