@@ -212,6 +212,16 @@ def sources_slice(full: Manifest) -> Manifest:
     return _ready(replace(cut_nodes(full, set()), sources=full.sources))
 
 
+def tagged(manifest: Manifest, uids: Iterable[str], tag: str) -> Manifest:
+    """`manifest` with the nodes `uids` (copies) carrying `tag` too: dbt then selects them with one criterion
+    (`tag:`), where a criterion per name searches its whole graph once per name. The nodes of `manifest` are left
+    as they are (it may be the parse kept in memory)."""
+    nodes = dict(manifest.nodes)
+    for uid in uids:
+        nodes[uid] = replace(nodes[uid], tags=[*nodes[uid].tags, tag])
+    return replace(manifest, nodes=nodes)
+
+
 def cut_slice(full: Manifest, *folders: PurePosixPath) -> Manifest:
     """`cut_nodes` of the nodes under `folders`."""
     return cut_nodes(full, _own(full, *folders))

@@ -12,7 +12,7 @@ from dbt.contracts.graph.manifest import Manifest
 
 from snds.dbt import run_dbt
 from snds.dbt_slice import PARSES_DIR, SLICES_DIR, cut_slice, save_parse, saved_parse, sliced_manifest, sources_slice
-from snds.promotion import exclusion, promotion_manifest, selection
+from snds.promotion import PROMOTED, PROMOTED_TAG, exclusion, promotion_manifest, selection
 
 P_T2D = PurePosixPath("models/projects/p_t2d")
 
@@ -129,13 +129,14 @@ def test_the_whole_parse_is_kept_for_any_database_of_the_same_name_until_a_file_
 def test_a_promotion_selects_from_its_slice_what_it_selects_from_the_whole_project(
     dbt_manifest: Manifest, dbt_target: Path, tables: list[str], first: bool
 ) -> None:
-    def listed(manifest: Manifest) -> set[str]:
-        arguments = ("--select", *selection(tables, first), "--exclude", *exclusion(first))
+    def listed(manifest: Manifest, touched: list[str]) -> set[str]:
+        arguments = ("--select", *selection(touched, first), "--exclude", *exclusion(first))
         run = run_dbt("ls", "--quiet", "--no-write-json", "--output", "json", "--output-keys", "unique_id", *arguments,
                       manifest=manifest, target_path=dbt_target)  # fmt: skip
         return {json.loads(line)["unique_id"] for line in run.result.result}
 
     cut = promotion_manifest(dbt_manifest, tables)
-    whole = listed(dbt_manifest)
+    whole = listed(dbt_manifest, tables)  # by name, from the whole project
     assert len(cut.nodes) < len(dbt_manifest.nodes) / 3 and "model.snds.events" in whole
-    assert listed(cut) == whole
+    assert listed(cut, [PROMOTED]) == whole  # by the tag of the promotion's copy
+    assert PROMOTED_TAG not in dbt_manifest.nodes["model.snds.ER_PRS_F"].tags  # the parse it was cut from unchanged
