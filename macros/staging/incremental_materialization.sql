@@ -29,11 +29,9 @@
 {#- Adds the model's delivery hooks to the hooks the materialization runs (the context's `pre_hooks` and `post_hooks`,
     in their transaction), after the model's own (a correspondence first checks its key). -#}
 {% macro delivery_hooks() -%}
-{%- if is_event_increment(model) -%}
-{%- do pre_hooks.append({'sql': '{{ before_applying_event_deliveries() }}', 'transaction': true}) -%}
-{%- do post_hooks.append({'sql': "{{ record_applied_deliveries('pending_event_deliveries') }}", 'transaction': true}) -%}
-{%- else -%}
-{%- do pre_hooks.append({'sql': '{{ before_applying_deliveries() }}', 'transaction': true}) -%}
-{%- do post_hooks.append({'sql': "{{ record_applied_deliveries('pending_deliveries') }}", 'transaction': true}) -%}
-{%- endif -%}
+{%- set event = is_event_increment(model) -%}
+{%- set before = 'before_applying_event_deliveries' if event else 'before_applying_deliveries' -%}
+{%- set pending = 'pending_event_deliveries' if event else 'pending_deliveries' -%}
+{%- do pre_hooks.append({'sql': '{{ ' ~ before ~ '() }}', 'transaction': true}) -%}
+{%- do post_hooks.append({'sql': "{{ record_applied_deliveries('" ~ pending ~ "') }}", 'transaction': true}) -%}
 {%- endmacro %}
