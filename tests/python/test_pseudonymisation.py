@@ -23,6 +23,7 @@ from snds.catalog.committed import load_tables
 from snds.conformity.checks import project_rules
 from snds.conformity.validate import validate_delivery
 from snds.dbt import BUILD_OPTIONS, DbtError, DbtRun, dbt_database, run_dbt
+from snds.dbt_slice import ancestors, nodes_slice
 from snds.ingest import ingest_delivery
 from snds.ingest.verify import write_manifest
 from snds.keys import leaks, store
@@ -66,14 +67,15 @@ class Platform:
     target: Path
     deliveries: Path
     secrets: Path
-    manifest: Manifest = field(compare=False)  # the project parsed once (the session's), for every dbt command
+    manifest: Manifest = field(compare=False)  # the project parsed once (the session's), for validation
+    selected: Manifest = field(compare=False)  # the same cut to SELECTION (`_selection_slice`), for every dbt command
 
     def connect(self) -> duckdb.DuckDBPyConnection:
         return duckdb.connect(str(self.database))
 
     def dbt(self, *args: str) -> DbtRun:
         """`dbt <args>` on this platform's database, without parsing the project again."""
-        return run_dbt(*args[:1], *BUILD_OPTIONS, *args[1:], target_path=self.target, manifest=self.manifest)
+        return run_dbt(*args[:1], *BUILD_OPTIONS, *args[1:], target_path=self.target, manifest=self.selected)
 
     def build(self) -> None:
         self.dbt("build", *SELECTION)
@@ -94,10 +96,20 @@ class Platform:
         return read_secret(path, None)
 
 
+def _selection_slice(manifest: Manifest) -> Manifest:
+    """The session's parse cut to SELECTION's models and all they read, for every dbt command of the module: dbt
+    links (and searches for cycles) a graph of a few hundred nodes instead of the project's 6,000, three seconds a
+    command; the builds select the same nodes in it, and what the queries `ref` is among them."""
+    names = {name.lstrip("+") for part in SELECTION[1:] for name in part.split()}
+    models = {uid for uid, node in manifest.nodes.items() if node.resource_type == "model" and node.name in names}
+    return nodes_slice(manifest, models | ancestors(manifest, models))
+
+
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory, dbt_manifest: Manifest) -> Iterator[Platform]:
     root = tmp_path_factory.mktemp("pseudonymisation")
-    here = Platform(root / "warehouse.duckdb", root / "target", root / "deliveries", root / "secrets", dbt_manifest)
+    paths = (root / "warehouse.duckdb", root / "target", root / "deliveries", root / "secrets")
+    here = Platform(*paths, dbt_manifest, _selection_slice(dbt_manifest))
     with dbt_database(here.database):
         tables = load_tables()
         init_landing(here.database, tables)
