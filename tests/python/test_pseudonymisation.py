@@ -17,13 +17,13 @@ from dbt.contracts.graph.manifest import Manifest
 
 from hmac_vectors import VECTORS, hmac_vector_sql
 from identifier_checks import delivered_identifiers, identifier_columns, surviving_identifiers
+from selection_slice import selection_slice
 from snds import config
 from snds.catalog.build import Catalog
 from snds.catalog.committed import load_tables
 from snds.conformity.checks import project_rules
 from snds.conformity.validate import validate_delivery
 from snds.dbt import BUILD_OPTIONS, DbtError, DbtRun, dbt_database, run_dbt
-from snds.dbt_slice import ancestors, nodes_slice
 from snds.ingest import ingest_delivery
 from snds.ingest.verify import write_manifest
 from snds.keys import leaks, store
@@ -68,7 +68,7 @@ class Platform:
     deliveries: Path
     secrets: Path
     manifest: Manifest = field(compare=False)  # the project parsed once (the session's), for validation
-    selected: Manifest = field(compare=False)  # the same cut to SELECTION (`_selection_slice`), for every dbt command
+    selected: Manifest = field(compare=False)  # the same cut to SELECTION (selection_slice.py), for every dbt command
 
     def connect(self) -> duckdb.DuckDBPyConnection:
         return duckdb.connect(str(self.database))
@@ -96,20 +96,11 @@ class Platform:
         return read_secret(path, None)
 
 
-def _selection_slice(manifest: Manifest) -> Manifest:
-    """The session's parse cut to SELECTION's models and all they read, for every dbt command of the module: dbt
-    links (and searches for cycles) a graph of a few hundred nodes instead of the project's 6,000, three seconds a
-    command; the builds select the same nodes in it, and what the queries `ref` is among them."""
-    names = {name.lstrip("+") for part in SELECTION[1:] for name in part.split()}
-    models = {uid for uid, node in manifest.nodes.items() if node.resource_type == "model" and node.name in names}
-    return nodes_slice(manifest, models | ancestors(manifest, models))
-
-
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory, dbt_manifest: Manifest) -> Iterator[Platform]:
     root = tmp_path_factory.mktemp("pseudonymisation")
     paths = (root / "warehouse.duckdb", root / "target", root / "deliveries", root / "secrets")
-    here = Platform(*paths, dbt_manifest, _selection_slice(dbt_manifest))
+    here = Platform(*paths, dbt_manifest, selection_slice(dbt_manifest, *SELECTION[1:]))
     with dbt_database(here.database):
         tables = load_tables()
         init_landing(here.database, tables)
