@@ -29,7 +29,8 @@ lint: setup
 	$(BIN)/ruff format --check scripts tests/python benchmarks
 	$(BIN)/sqlfluff lint macros
 
-# Two pytest-xdist workers: each test module runs whole on one (--dist loadfile), the longest modules first in the
+# Two pytest-xdist workers: each test module runs whole on one (--dist loadfile; a module that reads another's costly
+# session fixture runs with it: SHARED_WORKER in tests/python/conftest.py), the longest modules first in the
 # order tests/python/conftest.py gives (--no-loadscope-reorder keeps it); the 15 slowest tests are listed at the end,
 # to watch the 15-minute budget. Plain `$(BIN)/pytest` runs in one process.
 test: labels lint

@@ -23,7 +23,10 @@ from snds.catalog.dictionary import DictTable, read_dictionary
 
 if TYPE_CHECKING:  # dbt is imported by the fixtures that run it
     from dbt.contracts.graph.manifest import Manifest
+    from xdist.remote import Producer
+    from xdist.scheduler.protocol import Scheduling
 
+    from distinct_build import DistinctBuild
     from project_warehouse import Warehouse
     from snds.dbt import DbtRun
 
@@ -41,6 +44,27 @@ LONGEST_FIRST = (
     "test_project_guard.py",
     "test_conformity.py",
 )
+
+
+# Modules that read a session fixture too costly to make on each worker run on the worker of the module named here,
+# after it: test_events reads the build of every distinct definition that test_duckdb_build makes (distinct_build).
+SHARED_WORKER = {"test_events.py": "test_duckdb_build.py"}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Producer) -> Scheduling | None:
+    """With `--dist loadfile`: each module whole on one worker, the modules of SHARED_WORKER with their host's."""
+    if config.getoption("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class SharedWorkerScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            scope = super()._split_scope(nodeid)
+            folder, _, name = scope.rpartition("/")
+            return f"{folder}/{SHARED_WORKER[name]}" if name in SHARED_WORKER else scope
+
+    return SharedWorkerScheduling(config, log)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -129,6 +153,17 @@ def projects_warehouse(tmp_path_factory: pytest.TempPathFactory, dbt_manifest: M
 
     with run_wide(tmp_path_factory, "projects_warehouse") as shared:
         return build(shared, dbt_manifest)
+
+
+@pytest.fixture(scope="session")
+def distinct_build(
+    dbt_manifest: Manifest, scratch_database: Path, dbt_target: Path, tmp_path_factory: pytest.TempPathFactory
+) -> DistinctBuild:
+    """Every distinct definition of the project built on this worker's scratch database (distinct_build.py), for
+    the modules of SHARED_WORKER."""
+    from distinct_build import build
+
+    return build(scratch_database, dbt_target, tmp_path_factory.mktemp("distinct_build"), dbt_manifest)
 
 
 @pytest.fixture(scope="session")

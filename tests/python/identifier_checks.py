@@ -5,10 +5,12 @@ from __future__ import annotations
 import duckdb
 
 from snds.catalog.build import Catalog
+from snds.catalog.conventions import load_conventions
 
 
 def delivered_identifiers(con: duckdb.DuckDBPyConnection, catalog: Catalog, domain: str) -> set[str]:
-    """Every value of every direct identifier column of one domain (person, professional) in landing."""
+    """Every value of every direct identifier column of one domain (person, professional) in landing, but the PMSI's
+    placeholders for an unknown patient: they identify nobody, and staging keeps them as delivered."""
     values: set[str] = set()
     for table in catalog.tables:
         for column in table.pseudonymised_columns(domain):
@@ -16,7 +18,8 @@ def delivered_identifiers(con: duckdb.DuckDBPyConnection, catalog: Catalog, doma
                 f"select distinct {column.name} from landing.{table.name} where {column.name} is not null"
             )
             values.update(v for (v,) in rows.fetchall())
-    return values
+    placeholders = load_conventions().pseudonyms.person_placeholders if domain == "person" else ()
+    return values.difference(placeholders)
 
 
 def surviving_identifiers(

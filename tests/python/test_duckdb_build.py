@@ -7,79 +7,32 @@ budget on their own, each run by dbt at about 0.14 s."""
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 
 import duckdb
 import pytest
 from dbt.contracts.graph.manifest import Manifest
 
-from distinct_models import distinct_nodes, model_classes
+from distinct_build import DistinctBuild, linked_folders
+from distinct_models import model_classes
 from identifier_checks import delivered_identifiers, identifier_columns, surviving_identifiers
-from snds import config
+from selection_slice import selection_slice
 from snds.catalog.build import Catalog
-from snds.catalog.committed import load_tables
-from snds.conformity.checks import project_rules
-from snds.conformity.validate import validate_delivery
 from snds.dbt import BUILD_OPTIONS, DbtError, DbtRun, run_dbt
-from snds.dbt_slice import nodes_slice
-from snds.ingest import IngestReport, ingest_delivery
-from snds.keys import store
-from snds.landing import init_landing
-from snds.projects.build import definitions_in
-from snds.projects.definition import load_definition
-from snds.reference_delivery import build_reference_delivery
-from snds.synth import SynthSpec, synthesize
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def build(
-    dbt_manifest: Manifest, scratch_database: Path, dbt_target: Path, tmp_path_factory: pytest.TempPathFactory
-) -> DbtRun:
-    """Landing filled the way `make demo` fills it (code lists, then a synthetic delivery), then `dbt build` of every
-    distinct definition of the project (the session's parse cut to `distinct_nodes`) but the linked projects'
-    folders: they are built, each node once in the suite, by the shared projects warehouse with their cohorts
-    imported (test_linkage.py, test_projects.py)."""
-    tables = load_tables()
-    init_landing(scratch_database, tables)
-    deliveries = tmp_path_factory.mktemp("deliveries")
-    codes = build_reference_delivery(config.reference_dir(), deliveries / "REFERENCE", tables)
-    landed = _landed(ingest_delivery(codes.directory, scratch_database, tables))
-    synthesize(deliveries / "D2019", SynthSpec(300, (2019, 2020), seed=5), tables, config.reference_dir(), 0.002)
-    landed |= _landed(ingest_delivery(deliveries / "D2019", scratch_database, tables))
-    for delivery in (codes.directory.name, "D2019"):
-        report = validate_delivery(scratch_database, delivery, project_rules(tables), dbt_target, manifest=dbt_manifest)
-        assert report["status"] == "validated", report
-    with duckdb.connect(str(scratch_database)) as con:
-        store.init_platform(con, secrets.token_bytes(32))
-        for definition in definitions_in():  # with the project keys present, `dbt build` builds the projects too
-            store.init_project(con, definition.stem)
-    # Its log beside its target: the project's logs/ keeps the last 60 MB of dbt.log, where test_pseudonymisation,
-    # perhaps running beside this build on the other worker, looks for key material.
-    logs = ("--log-path", str(dbt_target / "logs"))
-    distinct = nodes_slice(dbt_manifest, distinct_nodes(dbt_manifest, keep=landed))
-    return run_dbt(
-        "build", *BUILD_OPTIONS, *logs, "--exclude", *_linked_folders(), target_path=dbt_target, manifest=distinct
-    )
-
-
-def _landed(report: IngestReport) -> set[str]:
-    """The tables a delivery brought rows to: a set, so that a table both deliveries bring stays kept whichever
-    brought its rows (a merge of the two count reports would keep the second delivery's count only)."""
-    return {table for table, counts in report.tables().items() if counts["rows"]}
+def build(distinct_build: DistinctBuild) -> DbtRun:
+    """The run's build of every distinct definition (distinct_build.py), on this worker's scratch database."""
+    return distinct_build.run
 
 
 def _built_tables(build: DbtRun, catalog: Catalog) -> set[str]:
     """The catalog's tables the build staged."""
     built = {r.node.name for r in build.result.result.results if r.node.resource_type == "model"}
     return built & {t.name for t in catalog.tables}
-
-
-def _linked_folders() -> list[str]:
-    linked = [load_definition(path) for path in definitions_in()]
-    return [f"path:models/projects/{d.id.lower()}" for d in linked if d.linkage is not None]
 
 
 def test_every_distinct_node_builds(build: DbtRun, catalog: Catalog, dbt_manifest: Manifest) -> None:
@@ -95,7 +48,7 @@ def test_every_distinct_node_builds(build: DbtRun, catalog: Catalog, dbt_manifes
     keys_models.update({"promoted_deliveries", "promoted_tables", "pending_deliveries", "pending_event_deliveries"})
     layers = {"intermediate", "marts", "projects"}  # the event layer and every research project of projects/
     later = {r.node.name for r in results if r.node.resource_type == "model" and r.node.fqn[1] in layers}
-    assert {"events", "persons", "p_t2d__cohort", "p_mi__cohort"} <= later and len(_linked_folders()) == 3
+    assert {"events", "persons", "p_t2d__cohort", "p_mi__cohort"} <= later and len(linked_folders()) == 3
     assert not any(name.startswith("p_link_") for name in later)  # built by the shared projects warehouse
     classes = model_classes(dbt_manifest)
     staged = built_models - keys_models - later
@@ -144,7 +97,7 @@ def test_primary_key_test_fails_on_a_duplicate(
                 "IR_BEN_R",
                 "--full-refresh",
                 target_path=dbt_target,
-                manifest=dbt_manifest,
+                manifest=selection_slice(dbt_manifest, "IR_BEN_R"),
             )
     finally:
         with duckdb.connect(str(scratch_database)) as con:

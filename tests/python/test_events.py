@@ -1,40 +1,26 @@
 """The shared event layer (intermediate models, marts `persons`, `events`, `cleaning_rules`) on a real DuckDB build.
 
-A synthetic delivery with planted PMSI defects (failed quality codes, error GHMs, an unknown patient) and the code
-list IR_CIP_V are ingested, validated and built; the marts are checked against counts computed straight from the
-delivery's CSV files with plain DuckDB SQL, never from the models.
+The run's build of every distinct definition (distinct_build.py: the dictionary's code lists and a synthetic
+delivery with planted PMSI defects: failed quality codes, error GHMs, an unknown patient) is read as it left the
+base; the marts are checked against counts computed straight from the delivery's CSV files with plain DuckDB SQL,
+never from the models.
 """
 
 from __future__ import annotations
 
 import itertools
-import secrets
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import pytest
-from dbt.contracts.graph.manifest import Manifest
 
-from code_lists import cip_code_list_delivery
-from snds import config
+from distinct_build import CODES, FLOWS, PLACEHOLDER, YEARS, DistinctBuild
 from snds.catalog.build import Catalog
-from snds.catalog.committed import load_tables
 from snds.catalog.history import history_templates
-from snds.conformity.checks import project_rules
-from snds.conformity.validate import validate_delivery
-from snds.dbt import BUILD_OPTIONS, dbt_database, run_dbt
-from snds.ingest import ingest_delivery
-from snds.ingest.verify import write_manifest
-from snds.keys import store
-from snds.landing import init_landing
-from snds.synth import SynthSpec, synthesize
 
 pytestmark = pytest.mark.slow
 
-YEARS = (2019, 2020)
-PLACEHOLDER = "xxxxxxxxxxxxxxxxx"
 NINE_KEYS = ("FLX_DIS_DTD", "FLX_TRT_DTD", "FLX_EMT_TYP", "FLX_EMT_NUM", "FLX_EMT_ORD")
 NINE_KEYS += ("ORG_CLE_NUM", "DCT_ORD_NUM", "PRS_ORD_NUM", "REM_TYP_AFF")
 RET_CODES = ("NIR_RET", "NAI_RET", "SEX_RET", "SEJ_RET", "FHO_RET", "PMS_RET", "DAT_RET")
@@ -54,27 +40,6 @@ class Layer:
         return f"read_csv('{path}', delim=';', header=true, all_varchar=true)"
 
 
-def _plant_pmsi_defects(delivery: Path) -> None:
-    """Stays that the cleaning rules must remove, written into the delivery's files (then the manifest again)."""
-    with duckdb.connect() as con:
-        for year in YEARS:
-            yy = f"{year % 100:02d}"
-            for table, change in (
-                # about one stay in ten fails a quality code, one in ten has an error GHM
-                (f"T_MCO{yy}C", "* replace (case when RSA_NUM like '%3' then '1' else NIR_RET end as NIR_RET)"),
-                (f"T_MCO{yy}B", "* replace (case when RSA_NUM like '%7' then '90Z00Z' else GRG_GHM end as GRG_GHM)"),
-            ):
-                path = str(delivery / f"{table}.csv")
-                con.execute(f"create table t as select {change} from read_csv('{path}', delim=';', all_varchar=true)")
-                if table == f"T_MCO{yy}C":  # an unknown patient, as the PMSI writes it
-                    con.execute(f"update t set NIR_ANO_17 = '{PLACEHOLDER}' where RSA_NUM like '%1'")
-                con.execute(f"copy t to '{path}' (format csv, delimiter ';', header)")
-                con.execute("drop table t")
-    (delivery / "MANIFEST.csv").unlink()
-    files = sorted(p.name for p in delivery.glob("*.csv"))
-    write_manifest(delivery, ((name, name.removesuffix(".csv")) for name in files))
-
-
 def test_the_history_lists_every_year_of_a_template_in_order(catalog: Catalog) -> None:
     history = history_templates(catalog)
     mco = [(t.name, t.year) for t in history["T_MCOaaB"]]
@@ -87,44 +52,19 @@ def test_the_history_lists_every_year_of_a_template_in_order(catalog: Catalog) -
 
 
 @pytest.fixture(scope="module")
-def layer(tmp_path_factory: pytest.TempPathFactory, dbt_manifest: Manifest) -> Iterator[Layer]:
-    root = tmp_path_factory.mktemp("events")
-    here = Layer(root / "warehouse.duckdb", root / "deliveries")
-    target = root / "target"
-    with dbt_database(here.database):
-        tables = load_tables()
-        init_landing(here.database, tables)
-        codes = cip_code_list_delivery(here.deliveries / "CODES")
-        synthesize(here.deliveries / "D2019", SynthSpec(300, YEARS, seed=5), tables, config.reference_dir(), 0.0)
-        _plant_pmsi_defects(here.deliveries / "D2019")
-        for delivery in (codes, here.deliveries / "D2019"):
-            ingest_delivery(delivery, here.database, tables)
-            report = validate_delivery(
-                here.database, delivery.name, project_rules(tables), target, manifest=dbt_manifest
-            )
-            assert report["status"] == "validated", report
-        with duckdb.connect(str(here.database)) as con:
-            store.init_platform(con, secrets.token_bytes(32))
-        run_dbt(
-            "build",
-            *BUILD_OPTIONS,
-            "--select",
-            "+events +persons +cleaning_rules",
-            target_path=target,
-            manifest=dbt_manifest,
-        )
-        yield here
+def layer(distinct_build: DistinctBuild) -> Layer:
+    return Layer(distinct_build.pristine, distinct_build.deliveries)
 
 
 def test_a10_dispensings_equal_an_independent_count(layer: Layer) -> None:
     join = " and ".join(f"f.{k} = p.{k}" for k in NINE_KEYS)
     expected = layer.query(
-        f"select count(*) from {layer.csv('D2019', 'ER_PHA_F')} f join {layer.csv('D2019', 'ER_PRS_F')} p on {join} "
-        f"join {layer.csv('CODES', 'IR_CIP_V')} c on f.PHA_PRS_IDE = c.PHA_PRS_IDE "
+        f"select count(*) from {layer.csv(FLOWS, 'ER_PHA_F')} f join {layer.csv(FLOWS, 'ER_PRS_F')} p on {join} "
+        f"join {layer.csv(CODES, 'IR_CIP_V')} c on f.PHA_PRS_IDE = c.PHA_PRS_IDE "
         "where c.PHA_ATC_CLA like 'A10%' and coalesce(p.DPN_QLF, '0') <> '71'"
     )[0][0]
     information_only = layer.query(
-        f"select count(*) from {layer.csv('D2019', 'ER_PHA_F')} f join {layer.csv('D2019', 'ER_PRS_F')} p on {join} "
+        f"select count(*) from {layer.csv(FLOWS, 'ER_PHA_F')} f join {layer.csv(FLOWS, 'ER_PRS_F')} p on {join} "
         "where p.DPN_QLF = '71'"
     )[0][0]
     counted = layer.query(
@@ -139,7 +79,7 @@ def test_quality_filtered_e11_stays_equal_an_independent_count(layer: Layer) -> 
     stays = []
     for year in YEARS:
         yy = f"{year % 100:02d}"
-        b, c, d = (layer.csv("D2019", f"T_MCO{yy}{s}") for s in "BCD")
+        b, c, d = (layer.csv(FLOWS, f"T_MCO{yy}{s}") for s in "BCD")
         quality = " and ".join(f"c.{code} = '0'" for code in RET_CODES)
         stays.append(
             f"select '{yy}' as y, b.ETA_NUM, b.RSA_NUM from {b} b join {c} c using (ETA_NUM, RSA_NUM) "
@@ -180,7 +120,7 @@ def test_an_ald_is_found_by_its_number_and_its_icd10_code(layer: Layer) -> None:
         "select code_system, count(*), count(distinct source_key) from marts.events where domain = 'ald' "
         "group by code_system order by code_system"
     )
-    diabetic = layer.query(f"select count(*) from {layer.csv('D2019', 'IR_IMB_R')} where MED_MTF_COD = 'E11'")[0][0]
+    diabetic = layer.query(f"select count(*) from {layer.csv(FLOWS, 'IR_IMB_R')} where MED_MTF_COD = 'E11'")[0][0]
     assert rows == [("ald", diabetic, diabetic), ("icd10", diabetic, diabetic)]
     assert layer.query("select count(*) from marts.events where code_system = 'ald' and code = '8'") == [(diabetic,)]
 
@@ -201,7 +141,7 @@ def test_cleaning_counts_balance(layer: Layer) -> None:
     first = {key: counts[0][0] for key, counts in by_table.items()}
     last = {key: counts[-1][1] for key, counts in by_table.items()}
     delivered = {
-        name: layer.query(f"select count(*) from {layer.csv('D2019', name)}")[0][0] for name in ("ER_PHA_F", "T_MCO19B")
+        name: layer.query(f"select count(*) from {layer.csv(FLOWS, name)}")[0][0] for name in ("ER_PHA_F", "T_MCO19B")
     }
     assert first[("claim_lines", "ER_PHA_F")] == delivered["ER_PHA_F"]
     assert first[("stays", "T_MCO19B")] == delivered["T_MCO19B"]
