@@ -26,22 +26,27 @@ def surviving_identifiers(
     con: duckdb.DuckDBPyConnection, identifiers: set[str], only_columns: set[str] | None = None, schema: str = "snds"
 ) -> list[str]:
     """`table.column` of the text columns of `schema` (or only those named) that hold one of `identifiers`."""
-    con.execute("create or replace temp table delivered_identifiers (value varchar)")
-    con.executemany("insert into delivered_identifiers values (?)", [(v,) for v in sorted(identifiers)])
+    con.execute(
+        "create or replace temp table delivered_identifiers as select unnest(?::varchar[]) as value",
+        [sorted(identifiers)],
+    )
     columns = con.execute(
         "select table_name, column_name from information_schema.columns "
         "where table_schema = ? and data_type = 'VARCHAR' order by table_name, column_name",
         [schema],
     ).fetchall()
-    survivors = []
+    by_table: dict[str, list[str]] = {}
     for table, column in columns:
-        if only_columns is not None and column.upper() not in only_columns:
-            continue
+        if only_columns is None or column.upper() in only_columns:
+            by_table.setdefault(table, []).append(column)
+    survivors = []
+    for table, names in by_table.items():  # one scan of each table: its text values, one row per column
+        listed = ", ".join(f'"{c}"' for c in names)
         found = con.execute(
-            f'select count(*) from {schema}."{table}" where "{column}" in (select value from delivered_identifiers)'
-        ).fetchone()
-        if found and found[0]:
-            survivors.append(f"{table}.{column}")
+            f'select distinct column_name from (unpivot {schema}."{table}" on {listed} '
+            "into name column_name value column_value) where column_value in (select value from delivered_identifiers)"
+        ).fetchall()
+        survivors += sorted(f"{table}.{column}" for (column,) in found)
     return survivors
 
 
