@@ -157,7 +157,9 @@ class InlineCompiler:
     `manifest`: the project parsed already by the caller (for a database file of the same name), not parsed again;
     `macros_only`: the snippets call macros and read no model nor source (`macro_project`: a parse of seconds);
     `sources_only`: they read sources and no model (the conformity checks): compiled against the parse cut to its
-    sources (`sources_slice`), whose graph dbt links in a fraction of a second instead of 2 to 4 s each compile.
+    sources (`sources_slice`), whose graph dbt links in a fraction of a second instead of 2 to 4 s each compile;
+    `project_dir`: a copy of the project instead (a test's, cut), parsed by dbt when no `manifest` is given, never
+    kept as the checkout's parse.
     """
 
     def __init__(
@@ -168,13 +170,14 @@ class InlineCompiler:
         manifest: Manifest | None = None,
         macros_only: bool = False,
         sources_only: bool = False,
+        project_dir: Path = PROJECT_ROOT,
     ) -> None:
         self.target_path, self.database, self.dbt_target = target_path, database, dbt_target
         self._quiet = ("--quiet", "--log-level", "none")
         self._options = (*self._quiet, *target_options(dbt_target))
         self._manifest = manifest
         self._sources_only = sources_only
-        self._project = macro_project() if macros_only else PROJECT_ROOT
+        self._project = macro_project() if macros_only else project_dir
         if macros_only:  # its own target: dbt's partial parse state there is the macro project's
             self.target_path = self._project / "target"
 
@@ -215,11 +218,15 @@ def _failure_detail(result: dbtRunnerResult) -> str:
 
 
 def compile_oracle_offline(
-    *extra: str, target_path: Path = ORACLE_TARGET_PATH, manifest: Manifest | None = None
+    *extra: str,
+    target_path: Path = ORACLE_TARGET_PATH,
+    manifest: Manifest | None = None,
+    project_dir: Path = PROJECT_ROOT,
 ) -> DbtRun:
     """Compile the whole project for Oracle without a database (nothing connects), except the models tagged
     DUCKDB_ONLY and what depends on them (a Python model: dbt-oracle connects to compile one). `manifest`: the
-    project parsed for ORACLE_OFFLINE_TARGET already (`parse_project`), not parsed again."""
+    project parsed for ORACLE_OFFLINE_TARGET already (`parse_project`), not parsed again; `project_dir`: a copy of
+    the project instead (a test's, cut), `manifest` its parse."""
     excluded = ("--exclude", f"tag:{DUCKDB_ONLY}+")
     return run_dbt(
         "compile",
@@ -230,4 +237,5 @@ def compile_oracle_offline(
         *extra,
         target_path=target_path,
         manifest=manifest,
+        project_dir=project_dir,
     )
