@@ -22,6 +22,7 @@ from dbt.contracts.graph.manifest import Manifest
 from distinct_models import distinct_nodes
 from snds import config
 from snds.catalog.committed import load_tables
+from snds.catalog.conventions import load_conventions
 from snds.conformity.checks import project_rules
 from snds.conformity.validate import validate_delivery
 from snds.dbt import BUILD_OPTIONS, DbtRun, run_dbt
@@ -38,7 +39,7 @@ from snds.synth import SynthSpec, synthesize
 YEARS = (2019, 2020)
 SYNTH = SynthSpec(300, YEARS, seed=5)
 CODES, FLOWS = "REFERENCE", "D2019"  # the deliveries, in the order they are received
-PLACEHOLDER = "xxxxxxxxxxxxxxxxx"  # the PMSI's unknown patient, as planted
+PLACEHOLDER = load_conventions().pseudonyms.person_placeholders[0]  # the PMSI's unknown patient, as planted
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,8 @@ def test_ingestion_reads_no_other_field_of_a_table() -> None:
 
 
 def test_every_table_definition_ingests(tmp_path: Path) -> None:
-    tables = one_table_per_definition(load_tables())
+    catalog = load_tables()
+    tables = one_table_per_definition(catalog)
     directory = tmp_path / "WHOLE_CATALOG"
     directory.mkdir()
     files = []
@@ -63,7 +64,7 @@ def test_every_table_definition_ingests(tmp_path: Path) -> None:
         files.append((name, table.name))
     write_manifest(directory, files)
     database = tmp_path / "warehouse.duckdb"
-    report = ingest_delivery(directory, database, load_tables())
+    report = ingest_delivery(directory, database, catalog)
     counts = report.tables()
     assert set(counts) == set(tables) and 900 < len(counts) < 2400
     assert all(c == {"rows": 1, "loaded": 1, "quarantined": 0} for c in counts.values())

@@ -21,6 +21,7 @@ from selection_slice import selection_slice
 from snds import config
 from snds.catalog.build import Catalog
 from snds.catalog.committed import load_tables
+from snds.catalog.conventions import load_conventions
 from snds.conformity.checks import project_rules
 from snds.conformity.validate import validate_delivery
 from snds.dbt import BUILD_OPTIONS, DbtError, DbtRun, dbt_database, run_dbt
@@ -40,7 +41,7 @@ SELECTION = (
     "+pending_deliveries pseudonymisation_keys person_pseudonyms professional_pseudonyms pseudonym_renewals",
     "IR_BEN_R IR_IBA_R ER_PRS_F ER_PHA_F KI_CCI_R T_MCO19C T_MCO20C T_MCO21C T_SSR19C T_HAD19C T_RIP19C",
 )
-PLACEHOLDER = "xxxxxxxxxxxxxxxxx"
+PLACEHOLDER = load_conventions().pseudonyms.person_placeholders[0]  # the PMSI's unknown patient
 PROJECTS = ("P_ALPHA", "P_BETA")
 NINE_KEYS = ("FLX_DIS_DTD", "FLX_TRT_DTD", "FLX_EMT_TYP", "FLX_EMT_NUM", "FLX_EMT_ORD")
 NINE_KEYS += ("ORG_CLE_NUM", "DCT_ORD_NUM", "PRS_ORD_NUM", "REM_TYP_AFF")
