@@ -215,11 +215,15 @@ def sources_slice(full: Manifest) -> Manifest:
 def tagged(manifest: Manifest, uids: Iterable[str], tag: str) -> Manifest:
     """`manifest` with the nodes `uids` (copies) carrying `tag` too: dbt then selects them with one criterion
     (`tag:`), where a criterion per name searches its whole graph once per name. The nodes of `manifest` are left
-    as they are (it may be the parse kept in memory)."""
+    as they are (it may be the parse kept in memory); Jinja's `graph`, if built, shows the tag too (a hook reads
+    it)."""
     nodes = dict(manifest.nodes)
-    for uid in uids:
-        nodes[uid] = replace(nodes[uid], tags=[*nodes[uid].tags, tag])
-    return replace(manifest, nodes=nodes)
+    changed = {uid: replace(nodes[uid], tags=[*nodes[uid].tags, tag]) for uid in uids}
+    nodes.update(changed)
+    flat = manifest.flat_graph
+    if flat:
+        flat = {**flat, "nodes": {**flat["nodes"], **{uid: n.to_dict(omit_none=False) for uid, n in changed.items()}}}
+    return replace(manifest, nodes=nodes, flat_graph=flat)
 
 
 def cut_slice(full: Manifest, *folders: PurePosixPath) -> Manifest:

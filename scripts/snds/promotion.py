@@ -5,7 +5,10 @@ descendants (event layer, marts), the pseudonym correspondences, and what those 
 the catalog seed, the keys view), with the tables of any delivery an earlier build left half-applied (a model that
 failed, and those after it): an event-layer model never applies a delivery from intermediate tables that have not.
 Into a base that was never built (no incremental model has a recorded build),
-the descendants' other parents are built too (dbt's `@` selection), so that the event layer finds every table.
+the descendants' other parents are built too (dbt's `@` selection), so that the event layer finds every table;
+those of them that no validated delivery holds (years and archives nobody delivered: about 340 of the 520 nodes
+of a first promotion) have nothing to apply, and are created empty by one hook instead of being built and tested
+node by node (macros/staging/empty_increments.sql).
 The incremental models apply only what they have not applied yet
 (macros/staging/delivery_increments.sql), so a monthly delivery costs in proportion to its own size. Research
 projects are not rebuilt: each is built on request (`snds project build`), under its authorisation. Into a built
@@ -15,6 +18,7 @@ layer, and no delivery is applied to those views.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +38,11 @@ from snds.warehouse import require_landing
 # the 40 s it spent before its first node.
 PROMOTED_TAG = "snds_promoted_table"
 PROMOTED = f"tag:{PROMOTED_TAG}"
+# The staging models of a first promotion that have nothing to apply, tagged in its copy of the parse: the hook
+# create_empty_increments (macros/staging/empty_increments.sql; this is its default tag) creates their tables
+# empty, and the build leaves them and their tests out.
+EMPTY_TAG = "snds_created_empty"
+BASE_LAYER = ("staging", "snds")  # the folders of the base's staging models, one per SNDS table
 # With `+`: the gate's views (what staging and the event layer have still to apply) and the catalog seed they read.
 GATE_MODELS = ("pending_deliveries", "pending_event_deliveries")
 PROJECTS_PATH = "path:models/projects"
@@ -67,6 +76,10 @@ class Delivered:
     resumed: list[str]  # deliveries other than those asked for that an earlier build left half-applied
     first: bool  # a base never built: no incremental model has a recorded build, or the gate's views are missing
     clean: bool  # no delivery was left half-applied: the months an earlier build applied were tested then
+    # into a base never built: the tables some validated delivery holds, and the base's tables that exist (upper
+    # case); nothing otherwise
+    held: frozenset[str] = frozenset()
+    existing: frozenset[str] = frozenset()
 
 
 def delivered_tables(database: Path, delivery_ids: list[str], target: str = EMBEDDED) -> Delivered:
@@ -89,13 +102,30 @@ def delivered_tables(database: Path, delivery_ids: list[str], target: str = EMBE
                 tables.update(name for (name,) in names)
         first = not con.execute("select count(*) from landing.model_builds").fetchone()[0] or not gate_built(con)
         left = [] if first else half_applied(con)
+        held, existing = held_and_existing(con) if first else (frozenset(), frozenset())
     if problems:
         raise PromotionRefused("; ".join(problems))
     catalog = committed_tables()
     tables.update(table for _, table in left)
     resumed = sorted({delivery for delivery, _ in left} - set(delivery_ids))
     # a name reaches dbt only if the catalog has it
-    return Delivered(sorted(name for name in tables if name in catalog), resumed, first, not left)
+    return Delivered(sorted(name for name in tables if name in catalog), resumed, first, not left, held, existing)
+
+
+def held_and_existing(con: Connection) -> tuple[frozenset[str], frozenset[str]]:
+    """The tables that some validated delivery holds files for (every one of them is promoted: promoted_deliveries),
+    and the names, in upper case, of every table of the base's schema (as PostgreSQL folds them, lower case)."""
+    held = con.execute(
+        """
+        select distinct files.TABLE_NAME from landing.delivery_files files
+        inner join landing.deliveries deliveries on files.DELIVERY_ID = deliveries.DELIVERY_ID
+        where deliveries.STATUS = 'validated'
+        """
+    ).fetchall()
+    existing = con.execute(
+        "select table_name from information_schema.tables where table_schema = ?", [BASE_LAYER[1]]
+    ).fetchall()
+    return frozenset(name for (name,) in held), frozenset(name.upper() for (name,) in existing)
 
 
 def gate_built(con: Connection) -> bool:
@@ -134,7 +164,7 @@ def selection(tables: list[str], first: bool = False) -> list[str]:
     return [*(f"+{model}" for model in GATE_MODELS), *correspondences, *touched]
 
 
-def promotion_manifest(manifest: Manifest, tables: list[str]) -> Manifest:
+def promotion_manifest(manifest: Manifest, tables: list[str], empty: Iterable[str] = ()) -> Manifest:
     """The parsed project cut to what a promotion of `tables` can reach (`snds.dbt_slice.cut_nodes`): the staging
     models of `tables` and their descendants outside the research projects, the gate's views, the correspondences,
     every model of the event layer (the gate's view of the layer and the definitions drop_stale_increments compares
@@ -142,13 +172,8 @@ def promotion_manifest(manifest: Manifest, tables: list[str]) -> Manifest:
     same nodes from it as from the whole project (`selection`, first or not), and links and searches a graph a
     fraction of the size: a monthly promotion's slice has about 520 nodes of the project's 3,500, and on the demo's
     first promotion (534 tables) dbt spent 82 s between loading the whole project and running its first node. The
-    staging models of `tables` carry PROMOTED_TAG there."""
-    models = {node.name: uid for uid, node in manifest.nodes.items() if node.resource_type == "model"}
-    touched = {models[table] for table in tables if table in models}
-    projects = PROJECTS_PATH.removeprefix("path:") + "/"
-    below = {
-        uid for uid in descendants(manifest, touched) if not manifest.nodes[uid].original_file_path.startswith(projects)
-    }
+    staging models of `tables` carry PROMOTED_TAG there, the models `empty` (`nothing_to_apply`) EMPTY_TAG."""
+    models, touched, below = _reached(manifest, tables)
     gate = {models[name] for name in (*GATE_MODELS, *(correspondence_model(d) for d in DOMAINS)) if name in models}
     # with every model of the event layer and all they read: the gate's view of the event layer and the definitions
     # that drop_stale_increments compares are read from dbt's graph of every one of them and of their ancestors
@@ -156,12 +181,43 @@ def promotion_manifest(manifest: Manifest, tables: list[str]) -> Manifest:
         uid for uid, node in manifest.nodes.items() if node.resource_type == "model" and node.fqn[1] in EVENT_LAYER
     }
     own = touched | below | gate | layer
-    return tagged(nodes_slice(manifest, own | ancestors(manifest, own)), touched, PROMOTED_TAG)
+    cut = tagged(nodes_slice(manifest, own | ancestors(manifest, own)), touched, PROMOTED_TAG)
+    return tagged(cut, {models[name] for name in empty}, EMPTY_TAG)
+
+
+def nothing_to_apply(manifest: Manifest, delivered: Delivered) -> set[str]:
+    """Into a base never built, the staging models that its promotion selects (dbt's `@` selection of the delivered
+    tables: their descendants outside the research projects, and all these read) whose table no validated delivery
+    holds and does not exist yet: built, each would be an empty table with nothing applied. Nothing otherwise."""
+    if not delivered.first:
+        return set()
+    _, touched, below = _reached(manifest, delivered.tables)
+    return {
+        node.name
+        for node in (manifest.nodes[uid] for uid in ancestors(manifest, touched | below))
+        if tuple(node.fqn[1:3]) == BASE_LAYER
+        and node.config.materialized == "incremental"
+        and node.name not in delivered.held
+        and node.name.upper() not in delivered.existing
+    }
+
+
+def _reached(manifest: Manifest, tables: list[str]) -> tuple[dict[str, str], set[str], set[str]]:
+    """The models' unique ids by name, those of the staging models of `tables`, and their descendants outside the
+    research projects."""
+    models = {node.name: uid for uid, node in manifest.nodes.items() if node.resource_type == "model"}
+    touched = {models[table] for table in tables if table in models}
+    projects = PROJECTS_PATH.removeprefix("path:") + "/"
+    below = {
+        uid for uid in descendants(manifest, touched) if not manifest.nodes[uid].original_file_path.startswith(projects)
+    }
+    return models, touched, below
 
 
 def exclusion(first: bool = False) -> list[str]:
-    """dbt --exclude arguments: the research projects; into a built base, the tests over the whole event layer."""
-    return [PROJECTS_PATH] if first else [PROJECTS_PATH, WHOLE_LAYER_TESTS]
+    """dbt --exclude arguments: the research projects; into a base never built, the models with nothing to apply
+    (created empty by a hook) and their tests; into a built base, the tests over the whole event layer."""
+    return [PROJECTS_PATH, f"tag:{EMPTY_TAG}"] if first else [PROJECTS_PATH, WHOLE_LAYER_TESTS]
 
 
 def promote(
@@ -188,7 +244,7 @@ def promote(
             excluded = exclusion(first=delivered.first)
             arguments = ("build", *target_options(dbt_target), *BUILD_OPTIONS, "--select", *selected)
             arguments += ("--exclude", *excluded, *extra)
-            cut = promotion_manifest(manifest, delivered.tables)
+            cut = promotion_manifest(manifest, delivered.tables, nothing_to_apply(manifest, delivered))
             run: DbtRun = run_dbt(*arguments, target_path=target_path, manifest=cut)
     results = getattr(run.result.result, "results", None) or []
     layers: dict[str, float] = {}

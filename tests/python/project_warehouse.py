@@ -2,7 +2,8 @@
 
 A synthetic delivery (1,500 persons, 2019-2020, seed 7, no faults, an external cohort of a fifth of them for the
 linked projects) and the code list IR_CIP_V are ingested and validated, the platform key and the projects' keys
-made, the cohort files imported into the linked projects, and `dbt build` run on the projects and what they read.
+made, the cohort files imported into the linked projects, both deliveries promoted (`snds promote`: the base's
+first build) and `dbt build` run on the projects.
 The first worker that needs it builds it (`_shared.run_wide`); every module works on its own copy (DuckDB lets
 one process write a file), so a module may rebuild, close or break its copy.
 """
@@ -26,7 +27,9 @@ from snds.dbt import BUILD_OPTIONS, dbt_database, run_dbt
 from snds.ingest import ingest_delivery
 from snds.keys import store
 from snds.landing import init_landing
+from snds.projects.build import selector
 from snds.projects.definition import existing_definition_path, load_definition
+from snds.promotion import promote
 from snds.synth import LinkageSpec, SynthSpec, linkage_dir, synthesize
 from snds.synth.linkage import import_for_projects
 
@@ -78,7 +81,8 @@ def build(root: Path, manifest: Manifest) -> Warehouse:
                 store.init_project(con, project)
         definitions = [load_definition(existing_definition_path(p)) for p in PROJECTS]
         import_for_projects(here.database, linkage_dir(here.deliveries / "D2019"), definitions)
-        selection = [f"+path:models/projects/{p.lower()}" for p in PROJECTS]
+        promote(here.database, [codes.name, "D2019"], here.target, manifest)
+        selection = [selector(definition) for definition in definitions]
         run_dbt("build", *BUILD_OPTIONS, "--select", *selection, target_path=here.target, manifest=manifest)
     with duckdb.connect(str(here.database)) as con:
         con.execute("checkpoint")  # everything in the file itself, none in a write-ahead log: a copy is whole

@@ -5,6 +5,7 @@ The guard's cases are built with the slice too (test_project_guard: each case bo
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
 import pytest
@@ -12,7 +13,16 @@ from dbt.contracts.graph.manifest import Manifest
 
 from snds.dbt import run_dbt
 from snds.dbt_slice import PARSES_DIR, SLICES_DIR, cut_slice, save_parse, saved_parse, sliced_manifest, sources_slice
-from snds.promotion import PROMOTED, PROMOTED_TAG, exclusion, promotion_manifest, selection
+from snds.promotion import (
+    EMPTY_TAG,
+    PROMOTED,
+    PROMOTED_TAG,
+    Delivered,
+    exclusion,
+    nothing_to_apply,
+    promotion_manifest,
+    selection,
+)
 
 P_T2D = PurePosixPath("models/projects/p_t2d")
 
@@ -140,3 +150,27 @@ def test_a_promotion_selects_from_its_slice_what_it_selects_from_the_whole_proje
     assert len(cut.nodes) < len(dbt_manifest.nodes) / 3 and "model.snds.events" in whole
     assert listed(cut, [PROMOTED]) == whole  # by the tag of the promotion's copy
     assert PROMOTED_TAG not in dbt_manifest.nodes["model.snds.ER_PRS_F"].tags  # the parse it was cut from unchanged
+
+
+def test_a_first_promotion_leaves_out_the_tables_nobody_delivered_and_their_tests(
+    dbt_manifest: Manifest, dbt_target: Path
+) -> None:
+    """What no validated delivery holds is created empty by a hook (macros/staging/empty_increments.sql): the
+    build selects neither those models nor their tests, and the hook reads their tag from dbt's graph."""
+    tables = ["IR_CIP_V", "ER_PRS_F"]
+    delivered = Delivered(tables, [], first=True, clean=True, held=frozenset([*tables, "T_MCO19B"]))
+    empty = nothing_to_apply(dbt_manifest, delivered)
+    assert {"T_MCO06B", "ER_PHA_F_2006", "IR_BEN_R"} <= empty and not empty & {*delivered.held}
+    assert nothing_to_apply(dbt_manifest, replace(delivered, existing=frozenset(["IR_BEN_R"]))) == empty - {"IR_BEN_R"}
+    assert not nothing_to_apply(dbt_manifest, replace(delivered, first=False))
+    cut = promotion_manifest(dbt_manifest, tables, empty)
+    run = run_dbt("ls", "--quiet", "--no-write-json", "--output", "json", "--output-keys", "unique_id",
+                  "--select", *selection([PROMOTED], True), "--exclude", *exclusion(True),
+                  manifest=cut, target_path=dbt_target)  # fmt: skip
+    listed = {json.loads(line)["unique_id"] for line in run.result.result}
+    created = {uid for uid, node in cut.nodes.items() if EMPTY_TAG in node.tags}
+    assert {node.name for uid, node in cut.nodes.items() if uid in created} == empty
+    assert {"model.snds.events", "model.snds.T_MCO19B", "model.snds.ER_PRS_F"} <= listed and not created & listed
+    tests = {uid for uid, node in cut.nodes.items() if node.resource_type == "test"}
+    assert not {uid for uid in tests & listed if created & set(cut.nodes[uid].depends_on.nodes)}
+    assert all(EMPTY_TAG in cut.flat_graph["nodes"][uid]["tags"] for uid in created)  # what the hook reads

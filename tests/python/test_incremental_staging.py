@@ -63,7 +63,7 @@ class Base:
         init_landing(self.database, tables)
         with duckdb.connect(str(self.database)) as con:
             store.init_platform(con, secrets.token_bytes(32))
-        self.receive(cip_code_list_delivery(root / "CODES"))
+        self.first = self.receive(cip_code_list_delivery(root / "CODES"))  # into a base never built
 
     def ingest(self, delivery: Path) -> None:
         ingest_delivery(delivery, self.database, self.tables)
@@ -119,6 +119,22 @@ def base(
     received.receive(deliveries["M201904"])
     received.receive(deliveries["Y2019"])
     return received
+
+
+def test_a_first_promotion_creates_the_tables_nobody_delivered_empty(base: Base) -> None:
+    """Into a base never built, the tables that the event layer reads and that no validated delivery holds are
+    created empty by a hook and recorded as built, not built and tested one dbt node each; a first delivery of one
+    is then applied as an increment (here the PMSI 2019 year, received after; test_incremental_equals_full)."""
+    assert "events" in base.first.nodes and len(base.first.nodes) < 100  # 517 nodes when each was built
+    never, later = "T_MCO06B", YEAR_TABLE  # a year nobody delivered; one delivered after the first promotion
+    assert not {never, later} & set(base.first.nodes)
+    assert base.count(f"snds.{never}") == 0 and base.count(f"snds.{later}") > 0
+    columns = f"select count(*) from information_schema.columns where table_schema = 'snds' and table_name = '{never}'"
+    assert base.query(columns) == [(len(base.tables[never].columns),)]  # the contract's columns
+    builds = f"select MODEL_NAME from landing.model_builds where MODEL_NAME in ('{never}', '{later}')"
+    assert len(base.query(builds)) == 2
+    applied = f"select DELIVERY_ID from landing.applied_deliveries where MODEL_NAME = '{later}'"
+    assert base.query(applied) == [("S_Y2019",)]
 
 
 def test_append_adds_each_month_once(base: Base, deliveries: dict[str, Path]) -> None:

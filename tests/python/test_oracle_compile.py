@@ -151,6 +151,9 @@ def test_the_incremental_hooks_compile_for_oracle_and_pass_the_check(oracle: Inl
     build = oracle.compile(f"{{{{ merge_model_builds({nodes}) }}}}")  # on-run-end, per 500 models built
     assert build.lstrip().startswith("merge into") and build.count(" from dual") == 2 and "union all" in build
     assert not check_sql(build), build
+    empty = oracle.compile("{{ empty_increment_table(graph.nodes['model.snds.IR_BEN_R']) }}")  # a first promotion's
+    assert empty.lstrip().startswith("create table snds.IR_BEN_R (") and "BEN_NIR_PSA varchar(17)," in empty
+    assert not check_sql(empty), empty
 
 
 def test_conformity_queries_compile_for_oracle_and_pass_the_check(oracle: InlineCompiler) -> None:
