@@ -4,6 +4,8 @@ Landing is filled the way `make demo` fills it (the dictionary's code lists, the
 persons, 2019-2020, with stays that the PMSI cleaning rules must remove), then dbt builds every distinct definition
 (distinct_models.py: the session's parse cut to `distinct_nodes`) but the linked projects' folders: they are built,
 each node once in the suite, by the shared projects warehouse with their cohorts imported (project_warehouse.py).
+The staging tables that the event layer reads, that no delivery holds and whose definition another model of their
+class stands for are created empty by the hook of a first promotion (`created_empty`), as `snds promote` does.
 test_duckdb_build.py checks the build and the base; test_events.py checks the event layer on a copy taken right
 after the build (`pristine`), since test_duckdb_build changes the base. Both modules run on one worker
 (conftest.py: SHARED_WORKER), which makes the build once.
@@ -19,20 +21,21 @@ from pathlib import Path
 import duckdb
 from dbt.contracts.graph.manifest import Manifest
 
-from distinct_models import distinct_nodes
+from distinct_models import created_empty, distinct_nodes
 from snds import config
 from snds.catalog.committed import load_tables
 from snds.catalog.conventions import load_conventions
 from snds.conformity.checks import project_rules
 from snds.conformity.validate import validate_delivery
 from snds.dbt import BUILD_OPTIONS, DbtRun, run_dbt
-from snds.dbt_slice import nodes_slice
+from snds.dbt_slice import nodes_slice, tagged
 from snds.ingest import IngestReport, ingest_delivery
 from snds.ingest.verify import write_manifest
 from snds.keys import store
 from snds.landing import init_landing
 from snds.projects.build import definitions_in
 from snds.projects.definition import load_definition
+from snds.promotion import EMPTY_TAG
 from snds.reference_delivery import build_reference_delivery
 from snds.synth import SynthSpec, synthesize
 
@@ -45,6 +48,7 @@ PLACEHOLDER = load_conventions().pseudonyms.person_placeholders[0]  # the PMSI's
 @dataclass(frozen=True)
 class DistinctBuild:
     run: DbtRun
+    created: frozenset[str]  # the staging tables created empty (`created_empty`), not dbt nodes of the build
     deliveries: Path  # CODES and FLOWS as delivered (read them, never change them)
     pristine: Path  # a copy of the database as the build left it
 
@@ -55,10 +59,11 @@ def build(database: Path, target: Path, root: Path, manifest: Manifest) -> Disti
     init_landing(database, tables)
     deliveries = root / "deliveries"
     codes = build_reference_delivery(config.reference_dir(), deliveries / CODES, tables)
-    landed = _landed(ingest_delivery(codes.directory, database, tables))
+    reports = [ingest_delivery(codes.directory, database, tables)]
     synthesize(deliveries / FLOWS, SYNTH, tables, config.reference_dir(), 0.0)
     plant_pmsi_defects(deliveries / FLOWS)
-    landed |= _landed(ingest_delivery(deliveries / FLOWS, database, tables))
+    reports.append(ingest_delivery(deliveries / FLOWS, database, tables))
+    landed = {name for report in reports for name in _landed(report)}
     for delivery in (CODES, FLOWS):
         report = validate_delivery(database, delivery, project_rules(tables), target, manifest=manifest)
         assert report["status"] == "validated", report
@@ -69,13 +74,16 @@ def build(database: Path, target: Path, root: Path, manifest: Manifest) -> Disti
     # Its log beside its target: the project's logs/ keeps the last 60 MB of dbt.log, where test_pseudonymisation,
     # perhaps running beside this build on the other worker, looks for key material.
     logs = ("--log-path", str(target / "logs"))
-    distinct = nodes_slice(manifest, distinct_nodes(manifest, keep=landed))
-    run = run_dbt("build", *BUILD_OPTIONS, *logs, "--exclude", *linked_folders(), target_path=target, manifest=distinct)
+    nodes = distinct_nodes(manifest, keep=landed)
+    created = created_empty(manifest, nodes, held={name for report in reports for name in report.tables()})
+    distinct = tagged(nodes_slice(manifest, nodes), created, EMPTY_TAG)
+    excluded = (*linked_folders(), f"tag:{EMPTY_TAG}")
+    run = run_dbt("build", *BUILD_OPTIONS, *logs, "--exclude", *excluded, target_path=target, manifest=distinct)
     with duckdb.connect(str(database)) as con:
         con.execute("checkpoint")  # everything in the file itself, none in a write-ahead log: a copy is whole
     pristine = root / "pristine.duckdb"
     shutil.copyfile(database, pristine)
-    return DistinctBuild(run, deliveries, pristine)
+    return DistinctBuild(run, frozenset(uid.split(".")[-1] for uid in created), deliveries, pristine)
 
 
 def plant_pmsi_defects(delivery: Path) -> None:

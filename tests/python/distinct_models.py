@@ -65,6 +65,16 @@ def distinct_nodes(manifest: Manifest, keep: set[str]) -> set[str]:
     return kept | others | ancestors(manifest, others)
 
 
+def created_empty(manifest: Manifest, nodes: set[str], held: set[str]) -> set[str]:
+    """The staging models of `nodes` (`distinct_nodes`) that stand for no class and no delivery holds (`held`): read
+    by the event layer alone, their definition built as their class's first. A build creates them empty with the
+    hook of a first promotion (macros/staging/empty_increments.sql), as `snds promote` creates the tables nobody
+    delivered, rather than running them and their tests as dbt nodes."""
+    return {
+        uid for group in model_classes(manifest) for uid in group[1:] if uid in nodes and uid.split(".")[-1] not in held
+    }
+
+
 def textual_classes(root: Path = PROJECT_ROOT) -> list[list[str]]:
     """The catalog's staging models (names) in the project at `root` grouped by their files' text up to their own
     name (see the module), each group sorted."""

@@ -35,7 +35,14 @@ def _built_tables(build: DbtRun, catalog: Catalog) -> set[str]:
     return built & {t.name for t in catalog.tables}
 
 
-def test_every_distinct_node_builds(build: DbtRun, catalog: Catalog, dbt_manifest: Manifest) -> None:
+def _base_tables(distinct_build: DistinctBuild, catalog: Catalog) -> int:
+    """How many tables the base's schema holds: those the build staged, and those created empty."""
+    return len(_built_tables(distinct_build.run, catalog) | distinct_build.created)
+
+
+def test_every_distinct_node_builds(
+    build: DbtRun, distinct_build: DistinctBuild, catalog: Catalog, dbt_manifest: Manifest
+) -> None:
     results = build.result.result.results
     failed = [
         r.node.name for r in results if str(r.status) not in ("success", "pass", "warn", "no-op")
@@ -56,9 +63,12 @@ def test_every_distinct_node_builds(build: DbtRun, catalog: Catalog, dbt_manifes
     assert staged == _built_tables(build, catalog) and len(staged) < len(catalog.tables)
     landed_codes = {"IR_BEN_R", "ER_PRS_F", "T_MCO19B", "T_MCO20B", "IR_CIP_V", "IR_NAT_V"}  # delivered: built
     assert landed_codes <= staged
+    assert len(distinct_build.created) > 100 and not distinct_build.created & staged  # years nobody delivered
 
 
-def test_snds_schema_has_the_typed_tables(build: DbtRun, scratch_database: Path, catalog: Catalog) -> None:
+def test_snds_schema_has_the_typed_tables(
+    distinct_build: DistinctBuild, scratch_database: Path, catalog: Catalog
+) -> None:
     with duckdb.connect(str(scratch_database)) as con:
         tables = con.execute("select count(*) from information_schema.tables where table_schema = 'snds'").fetchone()
         columns = con.execute(
@@ -66,7 +76,7 @@ def test_snds_schema_has_the_typed_tables(build: DbtRun, scratch_database: Path,
             "where table_schema = 'snds' and table_name = 'T_MCO19B' order by ordinal_position"
         ).fetchall()
         catalog_rows = con.execute("select count(*) from catalog.snds_tables").fetchone()
-    assert tables == (len(_built_tables(build, catalog)),) and catalog_rows == (len(catalog.tables),)
+    assert tables == (_base_tables(distinct_build, catalog),) and catalog_rows == (len(catalog.tables),)
     assert [name for name, _ in columns] == [c.name for c in catalog.table("T_MCO19B").columns]
     assert dict(columns)["ETA_NUM"] == "VARCHAR"
 
@@ -110,7 +120,7 @@ def test_code_list_key_defects_warn_without_blocking(build: DbtRun) -> None:
 
 
 def test_no_delivered_identifier_survives_anywhere_in_the_base(
-    build: DbtRun, scratch_database: Path, catalog: Catalog
+    distinct_build: DistinctBuild, scratch_database: Path, catalog: Catalog
 ) -> None:
     professional_columns = identifier_columns(catalog, "professional")
     with duckdb.connect(str(scratch_database)) as con:
@@ -122,5 +132,5 @@ def test_no_delivered_identifier_survives_anywhere_in_the_base(
             con, professionals, professional_columns
         )
         tables = con.execute("select count(*) from information_schema.tables where table_schema = 'snds'").fetchone()
-    assert len(persons) > 500 and len(professionals) > 100 and tables == (len(_built_tables(build, catalog)),)
+    assert len(persons) > 500 and len(professionals) > 100 and tables == (_base_tables(distinct_build, catalog),)
     assert not survivors, survivors
