@@ -12,7 +12,16 @@ import pytest
 from dbt.contracts.graph.manifest import Manifest
 
 from snds.dbt import run_dbt
-from snds.dbt_slice import PARSES_DIR, SLICES_DIR, cut_slice, save_parse, saved_parse, sliced_manifest, sources_slice
+from snds.dbt_slice import (
+    PARSES_DIR,
+    SLICES_DIR,
+    cut_slice,
+    nodes_slice,
+    save_parse,
+    saved_parse,
+    sliced_manifest,
+    sources_slice,
+)
 from snds.promotion import (
     EMPTY_TAG,
     PROMOTED,
@@ -174,3 +183,19 @@ def test_a_first_promotion_leaves_out_the_tables_nobody_delivered_and_their_test
     tests = {uid for uid, node in cut.nodes.items() if node.resource_type == "test"}
     assert not {uid for uid in tests & listed if created & set(cut.nodes[uid].depends_on.nodes)}
     assert all(EMPTY_TAG in cut.flat_graph["nodes"][uid]["tags"] for uid in created)  # what the hook reads
+
+
+def test_a_slice_takes_the_graph_entries_of_the_nodes_it_keeps_as_they_are_from_the_whole_parse(
+    dbt_manifest: Manifest,
+) -> None:
+    whole = dbt_manifest.flat_graph["nodes"]
+    cohort = nodes_slice(dbt_manifest, {"model.snds.p_t2d__cohort"})  # its parents outside read only their own
+    for cut in (promotion_manifest(dbt_manifest, ["ER_PRS_F"], ["T_MCO06B"]), cohort):
+        graph = cut.flat_graph["nodes"]
+        assert graph.keys() == cut.nodes.keys()
+        same = {uid for uid, node in cut.nodes.items() if dbt_manifest.nodes.get(uid) is node}
+        assert same and all(graph[uid] is whole[uid] for uid in same)
+        for uid, node in cut.nodes.items():  # those a slice changed (tags, the parents read outside) serialised again
+            parents = getattr(node.depends_on, "nodes", [])  # a seed depends on macros only
+            assert graph[uid]["tags"] == node.tags and graph[uid]["depends_on"].get("nodes", []) == parents
+        assert len(same) < len(cut.nodes)
