@@ -27,6 +27,19 @@
 {%- endif -%}
 {%- endmacro %}
 
+{#- What the models `names` applied, forgotten (a model built in full applies every promoted delivery), in one
+    statement per 500 models; for a run hook (drop_stale_increments, create_empty_increments). -#}
+{% macro forget_models_applied(names) -%}
+{%- set applied = landing_relation('applied_deliveries') -%}
+{%- for chunk in names | batch(500) -%}
+{%- set literals = [] -%}
+{%- for name in chunk -%}
+{%- do literals.append("'" ~ checked_model_name(name) ~ "'") -%}
+{%- endfor -%}
+{%- do run_query('delete from ' ~ applied ~ ' where MODEL_NAME in (' ~ literals | join(', ') ~ ')') -%}
+{%- endfor -%}
+{%- endmacro %}
+
 {% macro forget_applied_deliveries() -%}
 delete from {{ source('landing', 'applied_deliveries') }} where MODEL_NAME = '{{ checked_model_name(this.identifier) }}'
 {%- endmacro %}

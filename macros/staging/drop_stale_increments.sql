@@ -61,14 +61,7 @@ Oracle offline compile).
 {%- do built_in_full.append(alias) -%}
 {%- endfor -%}
 {#- A model built in full applies every promoted delivery: forget what its table (dropped, or gone) had applied. -#}
-{%- set applied = landing_relation('applied_deliveries') -%}
-{%- for names in built_in_full | batch(500) -%}
-{%- set literals = [] -%}
-{%- for name in names -%}
-{%- do literals.append("'" ~ checked_model_name(name) ~ "'") -%}
-{%- endfor -%}
-{%- do run_query('delete from ' ~ applied ~ ' where MODEL_NAME in (' ~ literals | join(', ') ~ ')') -%}
-{%- endfor -%}
+{%- do forget_models_applied(built_in_full) -%}
 {%- do commit_hook_work() -%}  {#- the models' own connections must see the tables gone -#}
 {%- for reason, names in dropped.items() -%}
 {%- do log(

@@ -21,13 +21,8 @@ promotion tags only absent ones). Only by `dbt run` or `dbt build`: `dbt compile
 {%- for node in created -%}
 {%- do run_query(empty_increment_table(node)) -%}
 {%- endfor -%}
-{%- set applied = landing_relation('applied_deliveries') -%}
+{%- do forget_models_applied(created | map(attribute='alias') | list) -%}
 {%- for nodes in created | batch(500) -%}
-{%- set literals = [] -%}
-{%- for node in nodes -%}
-{%- do literals.append("'" ~ checked_model_name(node.alias) ~ "'") -%}
-{%- endfor -%}
-{%- do run_query('delete from ' ~ applied ~ ' where MODEL_NAME in (' ~ literals | join(', ') ~ ')') -%}
 {%- do run_query(merge_model_builds(nodes)) -%}
 {%- endfor -%}
 {%- do commit_hook_work() if created -%}
