@@ -498,7 +498,7 @@ def _demo_docs() -> None:
     from snds.dbt import dbt_database, parse_project, run_dbt
 
     with dbt_database(config.database_path()):
-        manifest = parse_project("--no-write-json", "--quiet")
+        manifest = parse_project("--quiet")
         run_dbt("compile", "--quiet", "--exclude", f"path:{STAGING_ROOT}", manifest=manifest)  # writes manifest.json
         run_dbt("docs", "generate", "--static", "--no-compile", manifest=manifest)
 

@@ -121,10 +121,12 @@ def target_options(dbt_target: str | None) -> tuple[str, ...]:
 def parse_project(*options: str, target_path: Path | None = None, dbt_target: str | None = None) -> Manifest:
     """The whole project parsed for `dbt_target` (the profile's default when None): the parse kept for this checkout
     while nothing dbt reads has changed (`snds.dbt_slice.saved_parse`: seconds, for a database in any folder), else
-    `dbt parse <options>`, kept for the next."""
+    `dbt parse <options>`, kept for the next. It writes no manifest.json (a tenth of a whole parse): the kept parse
+    is what the next command reads."""
     manifest = saved_parse(dbt_target)
     if manifest is None:
-        manifest = run_dbt("parse", *options, *target_options(dbt_target), target_path=target_path).result.result
+        parse = ("parse", "--no-write-json", *options, *target_options(dbt_target))
+        manifest = run_dbt(*parse, target_path=target_path).result.result
         save_parse(manifest, dbt_target)
     return manifest
 

@@ -239,7 +239,7 @@ def promote(
     with dbt_database(database):
         # the parse kept for the checkout (seconds), not dbt's own parse of a minute in a target it has not parsed
         if manifest is None:
-            manifest = parse_project("--no-write-json", "--quiet", target_path=target_path, dbt_target=dbt_target)
+            manifest = parse_project("--quiet", target_path=target_path, dbt_target=dbt_target)
         with dbt_environment(TESTED_ROWS_VARIABLE, tested):
             excluded = exclusion(first=delivered.first)
             arguments = ("build", *target_options(dbt_target), *BUILD_OPTIONS, "--select", *selected)

@@ -179,7 +179,7 @@ def project_build(project_id: str, database: Path | None, report_dir: Path | Non
                 cut = sliced_manifest(
                     project_folder(definition),
                     default_target_path(),
-                    lambda: parse_project("--no-write-json", "--quiet", dbt_target=dbt_target),
+                    lambda: parse_project("--quiet", dbt_target=dbt_target),
                     dbt_target=dbt_target,
                 )
                 how = "unchanged" if cut.reused else "parsed again (the project, a macro or the dbt set-up changed)"
