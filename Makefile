@@ -32,8 +32,10 @@ lint: setup
 # Two pytest-xdist workers: each test module runs whole on one (--dist loadfile; a module that reads another's costly
 # session fixture runs with it: SHARED_WORKER in tests/python/conftest.py), the longest modules first in the
 # order tests/python/conftest.py gives (--no-loadscope-reorder keeps it); the 15 slowest tests are listed at the end,
-# to watch the 15-minute budget. Plain `$(BIN)/pytest` runs in one process.
-test: labels lint
+# to watch the 15-minute budget. Plain `$(BIN)/pytest` runs in one process. Before it, the labels and the lint run
+# side by side, one core each.
+test: setup
+	$(MAKE) --no-print-directory --jobs=2 --output-sync=target labels lint
 	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=15
 
 clean:
