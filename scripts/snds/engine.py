@@ -168,3 +168,16 @@ def connect(target: str, database: Path | None = None, *, create: bool = False) 
 
     with warehouse.connect(database or config.database_path(), create=create) as duck:
         yield duck
+
+
+@contextmanager
+def held(target: str, database: Path | None = None) -> Iterator[None]:
+    """For a command that connects several times in turn (`snds validate`, `snds promote`): the DuckDB file stays
+    open in between, so that each later connection of this process, dbt's included, joins the open database instead
+    of reading its catalog again (0.3 s with landing's 2,500 tables) and checkpointing when it closes. A server
+    needs nothing."""
+    if target != EMBEDDED:
+        yield
+        return
+    with connect(target, database):
+        yield

@@ -231,21 +231,22 @@ def promote(
     """Build the models the deliveries touch (dbt build: models and their tests); DbtError if dbt fails. `manifest`:
     the project already parsed for `target` (else the parse kept for the checkout); `extra`: more dbt options
     (`--full-refresh`); `target`: the engine (the DuckDB file `database`, or the `postgres` target's server)."""
-    delivered = delivered_tables(database, delivery_ids, target)
-    selected = selection([PROMOTED], first=delivered.first)
-    # a build after one that stopped half-way tests every row: what it applied may not have been tested
-    tested = TESTED_ROWS_APPLIED if delivered.clean and not delivered.first else TESTED_ROWS_EVERY
-    dbt_target = engine.dbt_target(target)
-    with dbt_database(database):
-        # the parse kept for the checkout (seconds), not dbt's own parse of a minute in a target it has not parsed
-        if manifest is None:
-            manifest = parse_project("--quiet", target_path=target_path, dbt_target=dbt_target)
-        with dbt_environment(TESTED_ROWS_VARIABLE, tested):
-            excluded = exclusion(first=delivered.first)
-            arguments = ("build", *target_options(dbt_target), *BUILD_OPTIONS, "--select", *selected)
-            arguments += ("--exclude", *excluded, *extra)
-            cut = promotion_manifest(manifest, delivered.tables, nothing_to_apply(manifest, delivered))
-            run: DbtRun = run_dbt(*arguments, target_path=target_path, manifest=cut)
+    with engine.held(target, database):  # read here, then built by dbt in this process
+        delivered = delivered_tables(database, delivery_ids, target)
+        selected = selection([PROMOTED], first=delivered.first)
+        # a build after one that stopped half-way tests every row: what it applied may not have been tested
+        tested = TESTED_ROWS_APPLIED if delivered.clean and not delivered.first else TESTED_ROWS_EVERY
+        dbt_target = engine.dbt_target(target)
+        with dbt_database(database):
+            # the parse kept for the checkout (seconds), not dbt's own parse of a minute in a target it has not parsed
+            if manifest is None:
+                manifest = parse_project("--quiet", target_path=target_path, dbt_target=dbt_target)
+            with dbt_environment(TESTED_ROWS_VARIABLE, tested):
+                excluded = exclusion(first=delivered.first)
+                arguments = ("build", *target_options(dbt_target), *BUILD_OPTIONS, "--select", *selected)
+                arguments += ("--exclude", *excluded, *extra)
+                cut = promotion_manifest(manifest, delivered.tables, nothing_to_apply(manifest, delivered))
+                run: DbtRun = run_dbt(*arguments, target_path=target_path, manifest=cut)
     results = getattr(run.result.result, "results", None) or []
     layers: dict[str, float] = {}
     for result in results:

@@ -200,18 +200,28 @@ def test_incremental_equals_full(base: Base, tmp_path: Path) -> None:
     promote(full, promoted, tmp_path / "target", base.manifest, ("--full-refresh",))
     models = [m for (m,) in base.query("select distinct MODEL_NAME from landing.applied_deliveries order by 1")]
     assert {APPEND_TABLE, YEAR_TABLE, "person_pseudonyms", *EVENT_LAYER} <= set(models)
-    for relation in [*(_relation(base, m) for m in models), "marts.persons", "marts.cleaning_rules"]:
-        incremental, rebuilt = (base.query(f"select * from {relation} order by all", db) for db in (None, full))
-        assert incremental == rebuilt, relation
+    relations = [*_relations(base, models).values(), "marts.persons", "marts.cleaning_rules"]
+    with duckdb.connect(str(base.database)) as incremental, duckdb.connect(str(full)) as rebuilt:  # each opened once
+        for relation in relations:
+            rows = [con.execute(f"select * from {relation} order by all").fetchall() for con in (incremental, rebuilt)]
+            assert rows[0] == rows[1], relation
     assert base.count("marts.events") > 0 and base.count("marts.persons") > 0
 
 
-def _relation(base: Base, model: str) -> str:
-    ((schema,),) = base.query(
-        "select table_schema from information_schema.tables "
-        f"where table_name = '{model}' and table_schema in ('snds', 'keys', 'int', 'marts')"
+def _relations(base: Base, models: list[str]) -> dict[str, str]:
+    """`schema.model` of each model's table, in one query."""
+    sql = (
+        "select table_name, table_schema from information_schema.tables "
+        "where table_name in (select unnest(?)) and table_schema in ('snds', 'keys', 'int', 'marts')"
     )
-    return f"{schema}.{model}"
+    with duckdb.connect(str(base.database)) as con:
+        found = con.execute(sql, [models]).fetchall()
+    assert sorted(name for name, _ in found) == sorted(models)
+    return {name: f"{schema}.{name}" for name, schema in found}
+
+
+def _relation(base: Base, model: str) -> str:
+    return _relations(base, [model])[model]
 
 
 def _sentinels(base: Base, plant: bool = False) -> dict[str, bool]:

@@ -778,12 +778,13 @@ def validate_delivery(
     `manifest`: the project as the caller parsed it already (`InlineCompiler`), for `target`; `target`: the engine
     (duckdb: the file `database`; postgres: the server of the `postgres` dbt target)."""
     delivery_id = identifiers.delivery_id(delivery_id)  # before anything: it names SQL literals and directories
-    check_delivery(database, delivery_id, target)
-    compiler = conformity_compiler(target_path, database, engine.dbt_target(target), manifest)
-    cache = conformity_cache(compiler, target_path)
-    validation = run_checks(compiler, delivery_id, rules, progress, cache)
-    progress("examples of the failed checks")
-    add_examples(compiler, validation, rules, cache)
-    record_outcome(database, validation, rules, target)
-    with open_warehouse(database, target) as con:
-        return read_report(con, delivery_id)
+    with engine.held(target, database):  # each step below connects in turn
+        check_delivery(database, delivery_id, target)
+        compiler = conformity_compiler(target_path, database, engine.dbt_target(target), manifest)
+        cache = conformity_cache(compiler, target_path)
+        validation = run_checks(compiler, delivery_id, rules, progress, cache)
+        progress("examples of the failed checks")
+        add_examples(compiler, validation, rules, cache)
+        record_outcome(database, validation, rules, target)
+        with open_warehouse(database, target) as con:
+            return read_report(con, delivery_id)
