@@ -28,10 +28,10 @@
 {%- endmacro %}
 
 {#- What the models `names` applied, forgotten (a model built in full applies every promoted delivery), in one
-    statement per 500 models; for a run hook (drop_stale_increments, create_empty_increments). -#}
+    statement per models_per_statement() models; for a run hook (drop_stale_increments, create_empty_increments). -#}
 {% macro forget_models_applied(names) -%}
 {%- set applied = landing_relation('applied_deliveries') -%}
-{%- for chunk in names | batch(500) -%}
+{%- for chunk in names | batch(models_per_statement()) -%}
 {%- set literals = [] -%}
 {%- for name in chunk -%}
 {%- do literals.append("'" ~ checked_model_name(name) ~ "'") -%}
@@ -74,11 +74,22 @@ where pending.MODEL_NAME = '{{ name }}'
 {%- do built.append(result.node) -%}
 {%- endif -%}
 {%- endfor -%}
-{%- for nodes in built | batch(500) -%}
-{%- do run_query(merge_model_builds(nodes)) -%}
-{%- endfor -%}
+{%- do record_builds(built) -%}
 {%- do commit_hook_work() if built -%}
 {%- endif -%}
+{%- endmacro %}
+
+{#- The builds of `nodes` recorded (merge_model_builds), one statement per models_per_statement() models; for a run
+    hook (record_model_builds, create_empty_increments). -#}
+{% macro record_builds(nodes) -%}
+{%- for chunk in nodes | batch(models_per_statement()) -%}
+{%- do run_query(merge_model_builds(chunk)) -%}
+{%- endfor -%}
+{%- endmacro %}
+
+{#- How many models a run hook's statement names at most (a statement per model would cost a round trip each). -#}
+{% macro models_per_statement() -%}
+{{ return(500) }}
 {%- endmacro %}
 
 {% macro merge_model_builds(nodes) -%}

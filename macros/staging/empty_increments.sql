@@ -22,9 +22,7 @@ promotion tags only absent ones). Only by `dbt run` or `dbt build`: `dbt compile
 {%- do run_query(empty_increment_table(node)) -%}
 {%- endfor -%}
 {%- do forget_models_applied(created | map(attribute='alias') | list) -%}
-{%- for nodes in created | batch(500) -%}
-{%- do run_query(merge_model_builds(nodes)) -%}
-{%- endfor -%}
+{%- do record_builds(created) -%}
 {%- do commit_hook_work() if created -%}
 {%- do log(created | length ~ " staging tables with nothing to apply created empty", info=true) if created -%}
 {%- endif -%}
